@@ -59,12 +59,12 @@ def _conv(x, a, w):
     return out + w.get("bias", 0)
 
 
-def _depthwise(x, a, w):
-    k = w["depthwise_kernel"]  # (kh, kw, C, dm)
+def _depthwise(x, a, k):
+    """k is (kh, kw, C, dm); output channel c*dm + m; no bias."""
     dilation = a.get("dilation_rate", [1, 1])
     x = _pad_hw(x, a["kernel_size"], a["strides"], dilation, a["padding"])
     out = sum(view[..., :, None] * k[i, j] for i, j, view in _windows(x, a["kernel_size"], a["strides"], dilation))
-    return out.reshape(out.shape[0], out.shape[1], -1) + w.get("bias", 0)
+    return out.reshape(out.shape[0], out.shape[1], -1)
 
 
 def _pool(x, a, reduce):
@@ -79,9 +79,9 @@ def run_layer(layer, inputs, weights):
     if op == "conv2d":
         y = _conv(x, a, w)
     elif op == "depthwise_conv2d":
-        y = _depthwise(x, a, w)
+        y = _depthwise(x, a, w["depthwise_kernel"]) + w.get("bias", 0)
     elif op == "separable_conv2d":
-        y = _depthwise(x, a, w) @ w["pointwise_kernel"][0, 0] + w.get("bias", 0)
+        y = _depthwise(x, a, w["depthwise_kernel"]) @ w["pointwise_kernel"][0, 0] + w.get("bias", 0)
     elif op == "dense":
         y = x @ w["kernel"] + w.get("bias", 0)
     elif op == "batch_normalization":

@@ -11,6 +11,7 @@ bytes. The reader also accepts F16 and BF16 and widens them to float32.
 """
 
 import json
+import os
 import struct
 
 import numpy as np
@@ -46,9 +47,16 @@ def encode(tensors, metadata=None):
 
 
 def save(path, tensors, metadata=None):
+    """Write atomically (temp file + rename), like cnncc's own outputs."""
     data = encode(tensors, metadata)
-    with open(path, "wb") as f:
-        f.write(data)
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
 def decode(data):

@@ -202,16 +202,6 @@ def load_state_dict(path):
     return obj
 
 
-def write_atomic(path, tensors, metadata=None):
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        safetensors_io.save(tmp, tensors, metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("arch", help="the model's .arch file")
@@ -226,7 +216,7 @@ def main(argv=None):
         graph = load_graph(args.arch, args.cnncc, args.graph)
         tensors = convert_state_dict(graph, load_state_dict(args.state),
                                      permute_flatten=not args.no_flatten_permute)
-        write_atomic(args.output, tensors)
+        safetensors_io.save(args.output, tensors)
     except (ConversionError, OSError) as e:
         print(f"torch_to_safetensors: error: {e}", file=sys.stderr)
         return 1
