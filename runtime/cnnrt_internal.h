@@ -1,0 +1,152 @@
+/*
+ * cnnrt_internal.h — what the runtime's files share and nobody else sees.
+ *
+ * The convolution driver (conv.c) is ISA-independent: it cuts the output
+ * into tiles of up to CNN_MR_MAX pixels by one 32-column weight panel and
+ * hands each tile to a micro-kernel chosen once per process (isa.c).  A
+ * micro-kernel reads its input through a table of row pointers, one per
+ * (tap, pixel), so padding is a pointer to zeros and no im2col matrix is
+ * built for the common cases.  Fast activations (exp, tanh, sigmoid) live
+ * here as branch-free inline C so that both the generic and the vector
+ * paths produce the same numbers to within a few ulp.
+ */
+#ifndef CNNRT_INTERNAL_H
+#define CNNRT_INTERNAL_H
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "cnnrt.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CNN_X86 1
+#define CNN_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
+#define CNN_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define CNN_X86 0
+#endif
+
+#if defined(__GNUC__)
+#define CNN_INLINE static inline __attribute__((always_inline))
+#define CNN_ALIGN(n) __attribute__((aligned(n)))
+#else
+#define CNN_INLINE static inline
+#define CNN_ALIGN(n)
+#endif
+
+#define CNN_MAX_THREADS 16
+#define CNN_MR_MAX 14 /* pixels per micro-kernel tile, at most */
+
+/* Floats of the shared zero row that padded taps point at.  A padded
+ * convolution with more input channels than this takes the slow path. */
+#define CNN_ZERO_FLOATS 16384
+extern const float cnn_zero_row[CNN_ZERO_FLOATS];
+
+/* One micro-kernel call: out[r][0..nr) for r < mr =
+ *   act(bias + sum_t sum_k a[t*mr + r][k] * b[t*kc*32 + k*32 + ...] (+ residual)). */
+typedef struct {
+    int mr, nr;             /* pixels (1..CNN_MR_MAX) and valid columns (1..32) */
+    int n_taps, kc;         /* taps and floats per tap */
+    const float *const *a;  /* a[t*mr + r]: kc floats of pixel r for tap t */
+    const float *b;         /* packed panel at the first tap's first row */
+    const float *bias;      /* 32 floats, the panel's slice of the packed bias */
+    float *out;             /* pixel r at out + r*out_stride */
+    ptrdiff_t out_stride;
+    const float *residual;  /* NULL, or pixel r at residual + r*res_stride */
+    ptrdiff_t res_stride;
+    const cnn_act *act;
+} cnn_tile;
+
+typedef void (*cnn_tile_fn)(const cnn_tile *t);
+
+/* Depthwise rows: one output row y of a dwconv with depth_multiplier 1. */
+typedef void (*cnn_dw_row_fn)(float *out, const float *in, const float *packed,
+                              const cnn_dwconv *d, int y);
+typedef void (*cnn_act_fn)(float *x, size_t n, const cnn_act *act);
+
+typedef struct {
+    int isa;           /* enum cnn_isa */
+    int mr;            /* tile height the driver should use */
+    cnn_tile_fn tile;
+    cnn_dw_row_fn dw_row;
+    cnn_act_fn act;    /* in place, any activation */
+} cnn_kernels;
+
+const cnn_kernels *cnn_kernels_get(void);
+
+/* Per-ISA tables (NULL members where an ISA has nothing special). */
+void cnn_tile_generic(const cnn_tile *t);
+void cnn_dw_row_generic(float *out, const float *in, const float *packed,
+                        const cnn_dwconv *d, int y);
+void cnn_act_generic(float *x, size_t n, const cnn_act *act);
+#if CNN_X86
+void cnn_tile_avx512(const cnn_tile *t);
+void cnn_dw_row_avx512(float *out, const float *in, const float *packed,
+                       const cnn_dwconv *d, int y);
+void cnn_act_avx512(float *x, size_t n, const cnn_act *act);
+void cnn_tile_avx2(const cnn_tile *t);
+#endif
+
+/*
+ * Threads.  cnn_parallel runs fn(ctx, i, n) for every i < n on n threads
+ * (the caller is thread 0) and returns when all are done.  n must not
+ * exceed cnnrt_threads().  Kernels call it only for work worth a wakeup.
+ */
+typedef void (*cnn_task_fn)(void *ctx, int index, int n);
+void cnn_parallel(cnn_task_fn fn, void *ctx, int n);
+
+/* Work (multiply-adds) below which a kernel stays on the calling thread. */
+#define CNN_PARALLEL_MIN_MACS 1500000.0
+
+/* ---- scalar math shared by every path ------------------------------------ */
+
+/* exp for x in float range, relative error ~2e-7: 2^n * p(r), |r| <= ln2/2. */
+CNN_INLINE float cnn_expf(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    float n = floorf(x * 1.44269504f + 0.5f);
+    float r = x - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float p = 1.0f / 5040.0f;
+    p = p * r + 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union { unsigned int u; float f; } scale;
+    scale.u = (unsigned int)((int)n + 127) << 23;
+    return p * scale.f;
+}
+
+CNN_INLINE float cnn_sigmoidf(float x) { return 1.0f / (1.0f + cnn_expf(-x)); }
+
+/* tanh with relative error < 1e-6: a Taylor series where 1 - 2/(e^2x + 1)
+ * would cancel (|x| < 0.3), the exp form elsewhere. */
+CNN_INLINE float cnn_tanhf(float x)
+{
+    float ax = fabsf(x);
+    float big = 1.0f - 2.0f / (cnn_expf(2.0f * ax) + 1.0f);
+    float x2 = x * x;
+    float p = -1382.0f / 155925.0f;
+    p = p * x2 + 62.0f / 2835.0f;
+    p = p * x2 - 17.0f / 315.0f;
+    p = p * x2 + 2.0f / 15.0f;
+    p = p * x2 - 1.0f / 3.0f;
+    float small = ax + ax * x2 * p;
+    float t = ax < 0.3f ? small : big;
+    return x < 0.0f ? -t : t;
+}
+
+CNN_INLINE float cnn_relu(float x, const cnn_act *act)
+{
+    x = x < 0.0f ? x * act->negative_slope : x;
+    if (act->has_max)
+        x = x > act->max_value ? act->max_value : x;
+    return x;
+}
+
+#endif

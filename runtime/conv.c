@@ -1,0 +1,235 @@
+/*
+ * conv.c — convolution and dense layers as an implicit GEMM.
+ *
+ * Rows of the GEMM are output pixels, K runs over (ky, kx, ci) and columns
+ * are output channels, read from the packed panels of cnnrt.h.  The output
+ * is cut into tiles of `mr` pixels (the ISA's micro-kernel height) by one
+ * panel.  For each tile the driver fills a table of row pointers, one per
+ * (tap, pixel), straight into the NHWC input; a tap that falls into the
+ * padding points at a shared zero row.  That table is built once per tile
+ * and reused by every panel, so a 1x1 or 3x3 convolution never copies its
+ * input.  Layers with few input channels (the first layer: in_c = 3) would
+ * spend the micro-kernel's time switching taps, so their tiles are instead
+ * gathered into a small im2col block on the stack, one tap of K floats.
+ *
+ * Cache blocking: panels are visited in groups whose weights fit in half
+ * of L2, every tile of the thread's rows runs through the group, then the
+ * next group.  Threads split the rows (or, when rows are few, the panels)
+ * into contiguous, equal shares.
+ */
+#include "cnnrt_internal.h"
+
+#define L2_PANEL_BYTES (1024 * 1024) /* weights kept hot per panel group */
+#define IM2COL_MAX_IN_C 16           /* gather whole rows below this in_c */
+#define IM2COL_FLOATS 8192           /* stack im2col block: 32 KB */
+#define MAX_TAP_PTRS 2048            /* row-pointer table: 16 KB of stack */
+
+size_t cnn_conv_packed_floats(const cnn_conv *c)
+{
+    size_t k = (size_t)c->k_h * c->k_w * c->in_c;
+    size_t panels = ((size_t)c->out_c + CNN_PANEL - 1) / CNN_PANEL;
+    return panels * CNN_PANEL * (k + 1);
+}
+
+void cnn_conv_pack(float *packed, const float *kernel, const float *bias, const cnn_conv *c)
+{
+    size_t k_total = (size_t)c->k_h * c->k_w * c->in_c;
+    size_t n = (size_t)c->out_c;
+    size_t panels = (n + CNN_PANEL - 1) / CNN_PANEL;
+    for (size_t p = 0; p < panels; p++) {
+        float *panel = packed + p * CNN_PANEL * k_total;
+        for (size_t k = 0; k < k_total; k++)
+            for (size_t j = 0; j < CNN_PANEL; j++) {
+                size_t col = p * CNN_PANEL + j;
+                panel[k * CNN_PANEL + j] = col < n ? kernel[k * n + col] : 0.0f;
+            }
+    }
+    float *packed_bias = packed + panels * CNN_PANEL * k_total;
+    for (size_t j = 0; j < panels * CNN_PANEL; j++)
+        packed_bias[j] = (bias && j < n) ? bias[j] : 0.0f;
+}
+
+typedef struct {
+    const cnn_conv *c;
+    const cnn_kernels *kern;
+    float *out;
+    const float *in;
+    const float *packed;
+    const float *residual;
+    int mr, n_panels, group;
+    int im2col;      /* gather each tile into one tap of K floats */
+    long rows;       /* out_h * out_w */
+    int split_rows;  /* threads split rows (else panels) */
+} conv_job;
+
+/* Input row of pixel m for tap (ky, kx), or the zero row. */
+static const float *tap_row(const cnn_conv *c, const float *in, long m, int ky, int kx)
+{
+    int y = (int)(m / c->out_w), x = (int)(m % c->out_w);
+    int iy = y * c->stride_h + ky * c->dil_h - c->pad_top;
+    int ix = x * c->stride_w + kx * c->dil_w - c->pad_left;
+    if (iy < 0 || iy >= c->in_h || ix < 0 || ix >= c->in_w)
+        return cnn_zero_row;
+    return in + ((size_t)iy * c->in_w + ix) * c->in_c;
+}
+
+/* Fills the (tap, pixel) pointer table for pixels m0..m0+mr-1. */
+static void fill_pointers(const float **a, const cnn_conv *c, const float *in, long m0, int mr)
+{
+    int t = 0;
+    for (int ky = 0; ky < c->k_h; ky++)
+        for (int kx = 0; kx < c->k_w; kx++, t++)
+            for (int r = 0; r < mr; r++)
+                a[t * mr + r] = tap_row(c, in, m0 + r, ky, kx);
+}
+
+/* Gathers pixels m0..m0+mr-1 into im2col rows of K floats. */
+static void fill_im2col(float *col, const float **a, const cnn_conv *c, const float *in,
+                        long m0, int mr)
+{
+    int k_total = c->k_h * c->k_w * c->in_c;
+    for (int r = 0; r < mr; r++) {
+        float *dst = col + (size_t)r * k_total;
+        for (int ky = 0; ky < c->k_h; ky++)
+            for (int kx = 0; kx < c->k_w; kx++, dst += c->in_c)
+                memcpy(dst, tap_row(c, in, m0 + r, ky, kx), sizeof(float) * c->in_c);
+        a[r] = col + (size_t)r * k_total;
+    }
+}
+
+static void run_rows(const conv_job *j, long row_begin, long row_end, int p_begin, int p_end)
+{
+    const cnn_conv *c = j->c;
+    int k_total = c->k_h * c->k_w * c->in_c;
+    int n_taps = j->im2col ? 1 : c->k_h * c->k_w;
+    int kc = j->im2col ? k_total : c->in_c;
+    size_t panel_floats = (size_t)k_total * CNN_PANEL;
+    const float *packed_bias = j->packed + (size_t)j->n_panels * panel_floats;
+    const float *a[MAX_TAP_PTRS];
+    float col[IM2COL_FLOATS];
+    cnn_tile t;
+    t.n_taps = n_taps;
+    t.kc = kc;
+    t.a = a;
+    t.out_stride = c->out_stride;
+    t.res_stride = c->out_c;
+    t.act = &c->act;
+    for (int g = p_begin; g < p_end; g += j->group) {
+        int g_end = g + j->group < p_end ? g + j->group : p_end;
+        for (long m0 = row_begin; m0 < row_end; m0 += j->mr) {
+            int mr = row_end - m0 < j->mr ? (int)(row_end - m0) : j->mr;
+            if (j->im2col)
+                fill_im2col(col, a, c, j->in, m0, mr);
+            else
+                fill_pointers(a, c, j->in, m0, mr);
+            t.mr = mr;
+            for (int p = g; p < g_end; p++) {
+                int n0 = p * CNN_PANEL;
+                t.nr = c->out_c - n0 < CNN_PANEL ? c->out_c - n0 : CNN_PANEL;
+                t.b = j->packed + (size_t)p * panel_floats;
+                t.bias = packed_bias + n0;
+                t.out = j->out + (size_t)m0 * c->out_stride + n0;
+                t.residual = j->residual ? j->residual + (size_t)m0 * c->out_c + n0 : NULL;
+                j->kern->tile(&t);
+            }
+        }
+    }
+}
+
+static void conv_task(void *ctx, int index, int n)
+{
+    const conv_job *j = ctx;
+    if (j->split_rows) {
+        long tiles = (j->rows + j->mr - 1) / j->mr;
+        long t0 = tiles * index / n, t1 = tiles * (index + 1) / n;
+        long r0 = t0 * j->mr, r1 = t1 * j->mr < j->rows ? t1 * j->mr : j->rows;
+        run_rows(j, r0, r1, 0, j->n_panels);
+    } else {
+        int p0 = (int)((long)j->n_panels * index / n);
+        int p1 = (int)((long)j->n_panels * (index + 1) / n);
+        run_rows(j, 0, j->rows, p0, p1);
+    }
+}
+
+/* Plain loops for what the tiled path cannot do (padding wider than the
+ * zero row); slow but exact. */
+static void conv_reference(float *out, const float *in, const float *packed,
+                           const float *residual, const cnn_conv *c)
+{
+    int k_total = c->k_h * c->k_w * c->in_c;
+    int n_panels = (c->out_c + CNN_PANEL - 1) / CNN_PANEL;
+    const float *packed_bias = packed + (size_t)n_panels * CNN_PANEL * k_total;
+    for (long m = 0; m < (long)c->out_h * c->out_w; m++)
+        for (int o = 0; o < c->out_c; o++) {
+            const float *panel = packed + (size_t)(o / CNN_PANEL) * CNN_PANEL * k_total;
+            float sum = packed_bias[o];
+            int k = 0;
+            for (int ky = 0; ky < c->k_h; ky++)
+                for (int kx = 0; kx < c->k_w; kx++, k += c->in_c) {
+                    const float *row = tap_row(c, in, m, ky, kx);
+                    if (row == cnn_zero_row)
+                        continue;
+                    for (int ci = 0; ci < c->in_c; ci++)
+                        sum += row[ci] * panel[(size_t)(k + ci) * CNN_PANEL + o % CNN_PANEL];
+                }
+            if (residual)
+                sum += residual[m * c->out_c + o];
+            out[m * c->out_stride + o] = sum;
+        }
+    for (long m = 0; m < (long)c->out_h * c->out_w; m++)
+        cnn_activate(out + m * c->out_stride, out + m * c->out_stride, (size_t)c->out_c, &c->act);
+}
+
+static int needs_padding(const cnn_conv *c)
+{
+    return c->pad_top > 0 || c->pad_left > 0 ||
+           (c->out_h - 1) * c->stride_h + (c->k_h - 1) * c->dil_h - c->pad_top >= c->in_h ||
+           (c->out_w - 1) * c->stride_w + (c->k_w - 1) * c->dil_w - c->pad_left >= c->in_w;
+}
+
+/* Cost of the busiest thread, in tile-rows x panels, for each way to split. */
+static int prefer_row_split(long rows, int mr, int n_panels, int n)
+{
+    long tiles = (rows + mr - 1) / mr;
+    long max_tiles = (tiles + n - 1) / n;
+    long row_cost = (max_tiles * mr < rows ? max_tiles * mr : rows) * n_panels;
+    long panel_cost = rows * ((n_panels + n - 1) / n);
+    return row_cost <= panel_cost;
+}
+
+void cnn_conv_forward(float *out, const float *in, const float *packed,
+                      const float *residual, const cnn_conv *c)
+{
+    conv_job j;
+    int k_total = c->k_h * c->k_w * c->in_c;
+    j.c = c;
+    j.kern = cnn_kernels_get();
+    j.out = out;
+    j.in = in;
+    j.packed = packed;
+    j.residual = residual;
+    j.mr = j.kern->mr;
+    j.rows = (long)c->out_h * c->out_w;
+    j.n_panels = (c->out_c + CNN_PANEL - 1) / CNN_PANEL;
+    j.im2col = c->in_c < IM2COL_MAX_IN_C && (long)j.mr * k_total <= IM2COL_FLOATS &&
+               k_total > c->in_c;
+    if (!j.im2col && (long)c->k_h * c->k_w * j.mr > MAX_TAP_PTRS)
+        j.mr = MAX_TAP_PTRS / (c->k_h * c->k_w);
+    if (j.mr < 1 || (c->in_c > CNN_ZERO_FLOATS && needs_padding(c))) {
+        conv_reference(out, in, packed, residual, c);
+        return;
+    }
+    size_t panel_bytes = (size_t)k_total * CNN_PANEL * sizeof(float);
+    j.group = (int)(L2_PANEL_BYTES / panel_bytes);
+    j.group = j.group < 1 ? 1 : j.group;
+
+    int n = cnnrt_threads();
+    double macs = (double)j.rows * k_total * c->out_c;
+    if (n > 1 && macs >= CNN_PARALLEL_MIN_MACS) {
+        j.split_rows = prefer_row_split(j.rows, j.mr, j.n_panels, n);
+        cnn_parallel(conv_task, &j, n);
+    } else {
+        j.split_rows = 1;
+        conv_task(&j, 0, 1);
+    }
+}

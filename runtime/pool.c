@@ -1,0 +1,88 @@
+/*
+ * pool.c — max and average pooling, windowed and global.
+ *
+ * Positions outside the input are skipped, so 'same' average pooling
+ * divides by the number of valid inputs, as Keras does.  The channel loop
+ * is innermost and contiguous, which is all the vectorizer needs: pooling
+ * is a few percent of any model's time.
+ */
+#include <float.h>
+
+#include "cnnrt_internal.h"
+
+/* Window of output (y, x) clipped to the input: rows [*y0, *y1), cols [*x0, *x1). */
+static void window(const cnn_pool *p, int y, int x, int *y0, int *y1, int *x0, int *x1)
+{
+    *y0 = y * p->stride_h - p->pad_top;
+    *x0 = x * p->stride_w - p->pad_left;
+    *y1 = *y0 + p->pool_h;
+    *x1 = *x0 + p->pool_w;
+    *y0 = *y0 < 0 ? 0 : *y0;
+    *x0 = *x0 < 0 ? 0 : *x0;
+    *y1 = *y1 > p->in_h ? p->in_h : *y1;
+    *x1 = *x1 > p->in_w ? p->in_w : *x1;
+}
+
+void cnn_maxpool_forward(float *out, const float *in, const cnn_pool *p)
+{
+    int ch = p->channels;
+    for (int y = 0; y < p->out_h; y++)
+        for (int x = 0; x < p->out_w; x++) {
+            int y0, y1, x0, x1;
+            window(p, y, x, &y0, &y1, &x0, &x1);
+            float *dst = out + ((size_t)y * p->out_w + x) * p->out_stride;
+            for (int c = 0; c < ch; c++)
+                dst[c] = -FLT_MAX;
+            for (int iy = y0; iy < y1; iy++)
+                for (int ix = x0; ix < x1; ix++) {
+                    const float *src = in + ((size_t)iy * p->in_w + ix) * ch;
+                    for (int c = 0; c < ch; c++)
+                        dst[c] = src[c] > dst[c] ? src[c] : dst[c];
+                }
+        }
+}
+
+void cnn_avgpool_forward(float *out, const float *in, const cnn_pool *p)
+{
+    int ch = p->channels;
+    for (int y = 0; y < p->out_h; y++)
+        for (int x = 0; x < p->out_w; x++) {
+            int y0, y1, x0, x1;
+            window(p, y, x, &y0, &y1, &x0, &x1);
+            float *dst = out + ((size_t)y * p->out_w + x) * p->out_stride;
+            for (int c = 0; c < ch; c++)
+                dst[c] = 0.0f;
+            for (int iy = y0; iy < y1; iy++)
+                for (int ix = x0; ix < x1; ix++) {
+                    const float *src = in + ((size_t)iy * p->in_w + ix) * ch;
+                    for (int c = 0; c < ch; c++)
+                        dst[c] += src[c];
+                }
+            int count = (y1 - y0) * (x1 - x0);
+            float inv = count > 0 ? 1.0f / (float)count : 0.0f;
+            for (int c = 0; c < ch; c++)
+                dst[c] *= inv;
+        }
+}
+
+/* (pixels, channels) -> (channels) */
+void cnn_global_avgpool(float *out, const float *in, int pixels, int channels)
+{
+    for (int c = 0; c < channels; c++)
+        out[c] = 0.0f;
+    for (long p = 0; p < pixels; p++)
+        for (int c = 0; c < channels; c++)
+            out[c] += in[p * channels + c];
+    float inv = 1.0f / (float)pixels;
+    for (int c = 0; c < channels; c++)
+        out[c] *= inv;
+}
+
+void cnn_global_maxpool(float *out, const float *in, int pixels, int channels)
+{
+    for (int c = 0; c < channels; c++)
+        out[c] = in[c];
+    for (long p = 1; p < pixels; p++)
+        for (int c = 0; c < channels; c++)
+            out[c] = in[p * channels + c] > out[c] ? in[p * channels + c] : out[c];
+}
