@@ -200,6 +200,7 @@ int graph_find(const Graph *g, const char *name);
 /* Shape helpers; elements() is checked against MAX_ELEMENTS by the caller. */
 long long shape_elements(const Shape *s);
 void shape_format(const Shape *s, char *buf, size_t size); /* (None, 28, 28, 6) */
+void shape_plain(const Shape *s, char *buf, size_t size);  /* (28, 28, 6) */
 /* Mark aux_only and count consumers; compute totals. */
 void graph_finish(Graph *g);
 /* Is layer i's attr `name` (by the op's table)? */

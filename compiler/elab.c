@@ -25,7 +25,8 @@
 
 #define MAX_STEPS 10000000LL /* statements executed, all repeats unrolled */
 
-typedef enum { V_NONE, V_INT, V_FLOAT, V_STR, V_SYM, V_BOOL, V_TUPLE, V_TENSOR } ValKind;
+/* V_POISON is the value of a call that failed: its users stay quiet. */
+typedef enum { V_NONE, V_INT, V_FLOAT, V_STR, V_SYM, V_BOOL, V_TUPLE, V_TENSOR, V_POISON } ValKind;
 
 typedef struct Val {
     ValKind kind;
@@ -70,6 +71,7 @@ typedef struct {
     long long steps;
     int aborted; /* a limit was hit: stop at once */
     int n_inputs;
+    int poisoned_output; /* an output named a failed call */
 } Elab;
 
 static void exec_stmts(Elab *e, const Node *stmts, Scope *sc);
@@ -338,6 +340,7 @@ typedef struct {
 
 static int check_tensor(Elab *e, const Arg *a, const char *what, const char *callee) {
     if (a->val.kind == V_TENSOR) return 1;
+    if (a->val.kind == V_POISON) return 0;
     if (a->val.kind == V_SYM)
         diag_error(e->d, a->node->loc, "undefined variable '%s'", a->val.s);
     else if (a->val.kind != V_NONE) {
@@ -346,6 +349,22 @@ static int check_tensor(Elab *e, const Arg *a, const char *what, const char *cal
         diag_error(e->d, a->node->loc, "%s of %s must be a tensor, got %s", what, callee, buf);
     }
     return 0;
+}
+
+static void report_bad_arg(Elab *e, const OpInfo *op, const ArgSpec *s, const Arg *a) {
+    const Val *v = &a->val;
+    Loc loc = a->node->kind == N_KWARG ? a->node->kids->loc : a->node->loc;
+    char buf[64];
+    val_describe(v, buf, sizeof buf);
+    int symbolic = v->kind == V_SYM || v->kind == V_STR;
+    if (symbolic && s->type == A_ACTIVATION)
+        diag_error(e->d, loc, "unknown activation '%s'; use %s", v->s, type_words(s->type) + 7);
+    else if (symbolic && s->type == A_PADDING)
+        diag_error(e->d, loc, "unknown padding '%s'; use valid or same", v->s);
+    else if (v->kind == V_SYM && s->type != A_FLOAT_OPT)
+        diag_error(e->d, loc, "undefined variable '%s' (for '%s' of %s)", v->s, s->name, op->name);
+    else
+        diag_error(e->d, loc, "%s: '%s' must be %s, got %s", op->name, s->name, type_words(s->type), buf);
 }
 
 /* Name of a new layer: explicit (with the block prefix) or automatic. */
@@ -377,11 +396,12 @@ static Val call_op(Elab *e, const Node *call, const OpInfo *op, Scope *sc) {
     Val result = {V_NONE, 0, 0, NULL, NULL, 0, 0, call->loc, NULL};
     Arg inputs[16], given[MAX_ATTRS], name_store;
     const Arg *name_arg = NULL;
-    int n_inputs = 0, n_pos = 0, ok = 1, have[MAX_ATTRS] = {0};
+    int n_inputs = 0, n_pos = 0, ok = 1, have[MAX_ATTRS] = {0}, seen_kw = 0;
     int errors_before = e->d->errors;
 
     for (const Node *a = call->kids; a && !e->aborted; a = a->next) {
         if (a->kind == N_KWARG) {
+            seen_kw = 1;
             Val v = eval(e, a->kids, sc);
             if (strcmp(a->str, "name") == 0) {
                 ok &= take_name_arg(e, a, &v, &name_arg, &name_store);
@@ -389,7 +409,7 @@ static Val call_op(Elab *e, const Node *call, const OpInfo *op, Scope *sc) {
             }
             int idx = ops_arg_index(op, a->str);
             if (idx < 0) {
-                diag_error(e->d, a->loc, "%s has no argument '%s'", op->name, a->str);
+                diag_error(e->d, a->loc, "unknown argument '%s' for %s", a->str, op->name);
                 ok = 0;
             } else if (have[idx]) {
                 diag_error(e->d, a->loc, "argument '%s' of %s given twice", a->str, op->name);
@@ -404,6 +424,12 @@ static Val call_op(Elab *e, const Node *call, const OpInfo *op, Scope *sc) {
             continue;
         }
         Val v = eval(e, a, sc);
+        if (seen_kw) {
+            diag_error(e->d, a->loc, "positional argument after a keyword argument");
+            ok = 0;
+            val_free(&v);
+            continue;
+        }
         int variadic = op->max_inputs > 1;
         if (variadic || n_inputs < op->min_inputs) {
             if (n_inputs == 16) {
@@ -440,16 +466,10 @@ static Val call_op(Elab *e, const Node *call, const OpInfo *op, Scope *sc) {
     for (int i = 0; i < MAX_ATTRS && op->args[i].name; i++) {
         const ArgSpec *s = &op->args[i];
         if (have[i]) {
-            if (!to_attr(&given[i].val, s->type, &attrs[i])) {
-                char buf[64];
-                val_describe(&given[i].val, buf, sizeof buf);
-                if (given[i].val.kind == V_SYM && s->type != A_PADDING && s->type != A_ACTIVATION &&
-                    s->type != A_FLOAT_OPT)
-                    diag_error(e->d, given[i].node->loc, "undefined variable '%s' (argument '%s' of %s)",
-                               given[i].val.s, s->name, op->name);
-                else
-                    diag_error(e->d, given[i].node->loc, "argument '%s' of %s must be %s, got %s", s->name,
-                               op->name, type_words(s->type), buf);
+            if (given[i].val.kind == V_POISON) {
+                ok = 0;
+            } else if (!to_attr(&given[i].val, s->type, &attrs[i])) {
+                report_bad_arg(e, op, s, &given[i]);
                 ok = 0;
             }
         } else if (!s->dflt) {
@@ -481,8 +501,7 @@ static Val call_op(Elab *e, const Node *call, const OpInfo *op, Scope *sc) {
         }
         l->n_in = n_inputs;
         if (!names_insert(e, l->name)) {
-            diag_error(e->d, name_arg ? name_arg->node->loc : call->loc, "duplicate layer name '%s'",
-                       l->name);
+            diag_error(e->d, call->loc, "duplicate layer name '%s'", l->name);
             int prev = graph_find(e->g, l->name);
             if (prev >= 0 && prev != index)
                 diag_note(e->d, e->g->layers[prev].loc, "'%s' was first defined here", l->name);
@@ -507,6 +526,8 @@ static Val call_op(Elab *e, const Node *call, const OpInfo *op, Scope *sc) {
         if (l->shape.rank && op->macs) l->macs = op->macs(l, e->g);
         result.kind = V_TENSOR;
         result.layer = index;
+    } else {
+        result.kind = V_POISON;
     }
     (void)errors_before;
     for (int i = 0; i < n_inputs; i++) val_free(&inputs[i].val);
@@ -529,6 +550,7 @@ static Val call_block(Elab *e, const Node *call, const Node *blk, Scope *sc) {
         if (e->stack[i] == blk) {
             diag_error(e->d, call->loc, "block '%s' calls itself; recursion is not allowed", blk->str);
             diag_note(e->d, blk->loc, "block '%s' is defined here", blk->str);
+            result.kind = V_POISON;
             return result;
         }
     if (e->depth == MAX_NESTING) {
@@ -544,7 +566,9 @@ static Val call_block(Elab *e, const Node *call, const Node *blk, Scope *sc) {
     for (const Node *a = call->kids; a; a = a->next) {
         if (a->kind == N_KWARG) {
             if (strcmp(a->str, "name") != 0) {
-                diag_error(e->d, a->loc, "block '%s' takes only positional arguments and name=", blk->str);
+                diag_error(e->d, a->loc,
+                           "unknown argument '%s' for block '%s' (a block takes positional arguments and name=)",
+                           a->str, blk->str);
                 ok = 0;
             } else {
                 name_kw = a;
@@ -579,6 +603,7 @@ static Val call_block(Elab *e, const Node *call, const Node *blk, Scope *sc) {
     if (!ok || e->aborted) {
         free(call_name);
         scope_end(e, &inner);
+        result.kind = V_POISON;
         return result;
     }
     if (!call_name) call_name = auto_name(e, blk->str);
@@ -598,7 +623,7 @@ static Val call_block(Elab *e, const Node *call, const Node *blk, Scope *sc) {
         }
         if (result.kind != V_TENSOR) {
             val_free(&result);
-            result.kind = V_NONE;
+            result.kind = V_POISON;
         }
     }
     if (e->d->errors > errors_before && !e->aborted)
@@ -654,6 +679,7 @@ static Val eval(Elab *e, const Node *n, Scope *sc) {
             diag_error(e->d, n->loc, "unknown op '%s'; did you mean '%s'?", n->str, hint);
         else
             diag_error(e->d, n->loc, "unknown op '%s'", n->str);
+        v.kind = V_POISON;
         /* Evaluate the arguments anyway: their errors are worth reporting. */
         for (const Node *a = n->kids; a; a = a->next) {
             Val t = eval(e, a->kind == N_KWARG ? a->kids : a, sc);
@@ -688,10 +714,10 @@ static void check_annotation(Elab *e, const Node *tuple, const Layer *l) {
     Shape s = {n, {want[0], n > 1 ? want[1] : 0, n > 2 ? want[2] : 0}};
     if (s.rank == l->shape.rank && memcmp(s.d, l->shape.d, sizeof(long long) * (size_t)n) == 0) return;
     char got[96], exp[96];
-    shape_format(&l->shape, got, sizeof got);
-    shape_format(&s, exp, sizeof exp);
-    diag_error(e->d, tuple->loc, "shape check failed: %s '%s' has shape %s, expected %s",
-               l->op ? l->op->name : "input", l->name, got, exp);
+    shape_plain(&l->shape, got, sizeof got);
+    shape_plain(&s, exp, sizeof exp);
+    diag_error(e->d, tuple->loc, "shape check failed: expected %s, got %s from %s '%s'", exp, got,
+               l->op ? l->op->name : "input", l->name);
 }
 
 static void exec_input(Elab *e, const Node *s, Scope *sc) {
@@ -700,7 +726,7 @@ static void exec_input(Elab *e, const Node *s, Scope *sc) {
         return;
     }
     if (++e->n_inputs > 1) {
-        diag_error(e->d, s->loc, "a model has one input; '%s' is a second one", s->str);
+        diag_error(e->d, s->loc, "only one input is supported; '%s' is a second one", s->str);
         return;
     }
     Shape shape = {0, {0, 0, 0}};
@@ -712,7 +738,10 @@ static void exec_input(Elab *e, const Node *s, Scope *sc) {
     shape.rank = n;
     long long total = 1;
     if (!ok || (n != 1 && n != 3)) {
-        diag_error(e->d, s->kids->loc, "input shape must be (H, W, C) or (N) with positive integers");
+        if (ok || n == 3)
+            diag_error(e->d, s->kids->loc, "input must have rank 1 or 3: (N) or (H, W, C)");
+        else
+            diag_error(e->d, s->kids->loc, "input dimensions must be positive integers");
         shape.rank = 0;
     } else if (!mul_limit(shape.d[0], n == 3 ? shape.d[1] : 1, MAX_ELEMENTS, &total) ||
                !mul_limit(total, n == 3 ? shape.d[2] : 1, MAX_ELEMENTS, &total)) {
@@ -737,6 +766,10 @@ static void exec_assign(Elab *e, const Node *s, Scope *sc) {
     Val v = eval(e, expr, sc);
     if (v.kind == V_SYM) {
         diag_error(e->d, expr->loc, "undefined variable '%s'", v.s);
+        v.kind = V_POISON;
+    }
+    if (v.kind == V_POISON) {
+        scope_set(e, sc, s->str, v, NULL);
         return;
     }
     if (v.kind != V_TENSOR) {
@@ -756,6 +789,10 @@ static void exec_output(Elab *e, const Node *s, Scope *sc) {
     }
     for (const Node *k = s->kids; k; k = k->next) {
         Binding *b = scope_find(sc, k->str);
+        if (b && b->val.kind == V_POISON) {
+            e->poisoned_output = 1;
+            continue;
+        }
         if (!b || b->val.kind != V_TENSOR) {
             diag_error(e->d, k->loc, "undefined variable '%s' in output", k->str);
             continue;
@@ -800,7 +837,11 @@ static void check_blocks(Elab *e) {
     for (const Node *s = e->root->kids; s; s = s->next) {
         if (s->kind != N_BLOCK) continue;
         if (ops_find(s->str)) diag_error(e->d, s->loc, "block '%s' has the name of an op", s->str);
-        if (find_block(e, s->str) != s) diag_error(e->d, s->loc, "block '%s' is defined twice", s->str);
+        const Node *first = find_block(e, s->str);
+        if (first != s) {
+            diag_error(e->d, s->loc, "block '%s' is already defined", s->str);
+            diag_note(e->d, first->loc, "the first definition is here");
+        }
         for (const Node *p = s->params; p; p = p->next)
             for (const Node *q = p->next; q; q = q->next)
                 if (strcmp(p->str, q->str) == 0)
@@ -823,7 +864,7 @@ static void check_expects(Elab *e) {
             char a[32], w[32];
             fmt_thousands(actual, a, sizeof a);
             fmt_thousands(s->ival, w, sizeof w);
-            diag_error(e->d, s->loc, "expect %s failed: the model has %s, expected %s", s->str, a, w);
+            diag_error(e->d, s->loc, "expect %s failed: expected %s, got %s", s->str, w, a);
         }
     }
 }
@@ -842,7 +883,7 @@ int elab_model(const Node *root, Graph *g, Diag *d) {
     Scope top = {NULL, 0, 0};
     exec_stmts(&e, root->kids, &top);
     if (!e.aborted && e.n_inputs == 0) diag_error(d, root->loc, "model '%s' has no input", root->str);
-    if (!e.aborted && g->n_outputs == 0 && e.n_inputs > 0)
+    if (!e.aborted && g->n_outputs == 0 && e.n_inputs > 0 && !e.poisoned_output)
         diag_error(d, root->loc, "model '%s' has no output; add an 'output' statement", root->str);
     if (!e.aborted && d->errors == 0) {
         graph_finish(g);

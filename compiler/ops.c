@@ -21,19 +21,12 @@ static const Shape *in_shape(const Layer *l, const Graph *g, int i) {
     return &g->layers[l->in[i]].shape;
 }
 
-static void fmt_shape_plain(const Shape *s, char *buf, size_t size) {
-    if (s->rank == 3)
-        snprintf(buf, size, "(%lld, %lld, %lld)", s->d[0], s->d[1], s->d[2]);
-    else
-        snprintf(buf, size, "(%lld)", s->d[0]);
-}
-
 /* The note under a shape error: where each input came from. */
 static void note_inputs(const Layer *l, const Graph *g, Diag *d) {
     for (int i = 0; i < l->n_in; i++) {
         const Layer *src = &g->layers[l->in[i]];
         char buf[96];
-        fmt_shape_plain(&src->shape, buf, sizeof buf);
+        shape_plain(&src->shape, buf, sizeof buf);
         diag_note(d, l->in_loc[i], "input '%s' has shape %s, from %s at line %d", l->in_var[i], buf,
                   src->name, src->loc.line);
     }
