@@ -176,6 +176,7 @@ typedef struct Layer {
     char *in_var[16]; /* the variable each input came from, for notes */
     Loc in_loc[16];
     Attr attr[MAX_ATTRS];
+    Loc attr_loc[MAX_ATTRS]; /* where each argument was given (the call if defaulted) */
     Shape shape;
     int n_weights;
     WeightSpec weights[MAX_WEIGHTS];

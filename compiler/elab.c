@@ -71,7 +71,7 @@ typedef struct {
     long long steps;
     int aborted; /* a limit was hit: stop at once */
     int n_inputs;
-    int poisoned_output; /* an output named a failed call */
+    int has_output_stmt; /* "no output" is then not the problem */
 } Elab;
 
 static void exec_stmts(Elab *e, const Node *stmts, Scope *sc);
@@ -473,7 +473,7 @@ static Val call_op(Elab *e, const Node *call, const OpInfo *op, Scope *sc) {
                 ok = 0;
             }
         } else if (!s->dflt) {
-            diag_error(e->d, call->loc, "%s: missing argument '%s'", op->name, s->name);
+            if (ok) diag_error(e->d, call->loc, "%s: missing argument '%s'", op->name, s->name);
             ok = 0;
         } else {
             default_attr(op, i, attrs);
@@ -492,6 +492,9 @@ static Val call_op(Elab *e, const Node *call, const OpInfo *op, Scope *sc) {
         l->loc = call->loc;
         l->name = layer_name(e, op, name_arg);
         memcpy(l->attr, attrs, sizeof attrs);
+        for (int i = 0; i < MAX_ATTRS; i++)
+            l->attr_loc[i] = !have[i] ? call->loc
+                             : given[i].node->kind == N_KWARG ? given[i].node->kids->loc : given[i].node->loc;
         int poisoned = 0;
         for (int i = 0; i < n_inputs; i++) {
             l->in[i] = inputs[i].val.layer;
@@ -618,7 +621,7 @@ static Val call_block(Elab *e, const Node *call, const Node *blk, Scope *sc) {
         result = eval(e, blk->ret, &inner);
         if (result.kind == V_SYM) {
             diag_error(e->d, blk->ret->loc, "undefined variable '%s'", result.s);
-        } else if (result.kind != V_TENSOR && result.kind != V_NONE) {
+        } else if (result.kind != V_TENSOR && result.kind != V_NONE && result.kind != V_POISON) {
             diag_error(e->d, blk->ret->loc, "block '%s' must return a tensor", blk->str);
         }
         if (result.kind != V_TENSOR) {
@@ -787,12 +790,10 @@ static void exec_output(Elab *e, const Node *s, Scope *sc) {
         diag_error(e->d, s->loc, "'output' is only allowed at the top level");
         return;
     }
+    e->has_output_stmt = 1;
     for (const Node *k = s->kids; k; k = k->next) {
         Binding *b = scope_find(sc, k->str);
-        if (b && b->val.kind == V_POISON) {
-            e->poisoned_output = 1;
-            continue;
-        }
+        if (b && b->val.kind == V_POISON) continue;
         if (!b || b->val.kind != V_TENSOR) {
             diag_error(e->d, k->loc, "undefined variable '%s' in output", k->str);
             continue;
@@ -883,7 +884,7 @@ int elab_model(const Node *root, Graph *g, Diag *d) {
     Scope top = {NULL, 0, 0};
     exec_stmts(&e, root->kids, &top);
     if (!e.aborted && e.n_inputs == 0) diag_error(d, root->loc, "model '%s' has no input", root->str);
-    if (!e.aborted && g->n_outputs == 0 && e.n_inputs > 0 && !e.poisoned_output)
+    if (!e.aborted && g->n_outputs == 0 && e.n_inputs > 0 && !e.has_output_stmt)
         diag_error(d, root->loc, "model '%s' has no output; add an 'output' statement", root->str);
     if (!e.aborted && d->errors == 0) {
         graph_finish(g);

@@ -157,7 +157,7 @@ static int shape_flatten(Layer *l, Graph *g, Diag *d) {
 static int shape_dropout(Layer *l, Graph *g, Diag *d) {
     double rate = layer_attr(l, "rate")->f;
     if (!(rate >= 0 && rate < 1)) {
-        diag_error(d, l->loc, "dropout '%s': rate %g is outside [0, 1)", l->name, rate);
+        diag_error(d, l->attr_loc[0], "dropout '%s': 'rate' must be in [0, 1), got %g", l->name, rate);
         return 0;
     }
     return shape_same(l, g, d);
@@ -180,7 +180,7 @@ static int shape_concatenate(Layer *l, Graph *g, Diag *d) {
     const Shape *a = in_shape(l, g, 0);
     long long axis = layer_attr(l, "axis")->i[0];
     if (axis != -1 && axis != a->rank) {
-        diag_error(d, l->loc, "concatenate '%s': only the channel axis (-1 or %d) is supported, got %lld",
+        diag_error(d, l->attr_loc[0], "concatenate '%s': only the channel axis (-1 or %d) is supported, got %lld",
                    l->name, a->rank, axis);
         return 0;
     }

@@ -10,6 +10,7 @@ struct ParseCtx {
     int parens;  /* open '(' : newlines inside are not statement ends */
     int braces;  /* open '{' : nesting limit */
     int last_nl; /* the last token was a newline */
+    int nesting_reported;
     Node *root;
 };
 
