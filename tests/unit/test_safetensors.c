@@ -712,15 +712,22 @@ START_TEST(test_write_fails_midway)
     float *values = calloc(100000, sizeof(float));
     const float *data[1];
     const char *path = scratch("midway.safetensors");
-    struct rlimit limit = {4096, 4096};
+    int rc;
+    struct rlimit old, limit;
     unsigned char *after;
     size_t len;
     ck_assert(values != NULL);
     data[0] = values;
     write_bytes(path, "old contents", 12);
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    limit = old;
+    limit.rlim_cur = 4096;
     signal(SIGXFSZ, SIG_IGN);
-    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &limit), 0); /* this test runs in its own process */
-    ck_assert_int_eq(cnn_st_write(path, big, 1, data), CNN_E_OPEN);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &limit), 0);
+    rc = cnn_st_write(path, big, 1, data);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    ck_assert_int_eq(rc, CNN_E_OPEN);
     ck_assert_ptr_nonnull(strstr(cnn_st_strerror(CNN_E_OPEN), "cannot write the file"));
     after = read_whole(path, &len);
     ck_assert_uint_eq(len, 12);
