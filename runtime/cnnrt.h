@@ -169,7 +169,17 @@ int cnnrt_isa(void);
  * offsets inside the data and not overlapping, every declared name present
  * with its shape) before it returns anything, converts to float32 and
  * returns one malloc'd block holding the tensors in declaration order.
- * Nothing is returned on failure.
+ * Nothing is returned on failure: *data is written only on success.
+ *
+ * Strictness (runtime/safetensors.c): the tensors must tile the data area
+ * exactly, as the format requires (a hole or trailing bytes are
+ * CNN_E_FORMAT); duplicate keys, unknown keys in a tensor entry, JSON
+ * numbers other than non-negative 64-bit integers, and invalid UTF-8 are
+ * CNN_E_FORMAT; "__metadata__" (strings only) is ignored.  The first
+ * failing check decides the code: format, then dtype, then declarations
+ * in their order.  Temporary memory is bounded by a small multiple of the
+ * file size.  The last message and the extras list are process-wide:
+ * these functions are not thread-safe.
  */
 #define CNN_MAX_RANK 4
 
@@ -193,18 +203,28 @@ enum cnn_status {
 /* Largest accepted JSON header, bytes. */
 #define CNN_ST_MAX_HEADER (100u * 1000u * 1000u)
 
+/* specs may be NULL when n_specs is 0 (then every tensor is an extra).
+ * Returns CNN_OK and *data (free with cnn_st_free), or a negative status. */
 int cnn_st_load(const char *path, const cnn_tensor_spec *specs, int n_specs, float **data);
 void cnn_st_free(float *data);
-/* The message of the last failed cnn_st_load if its code was `code`
- * (it names the file and tensor), else a generic message for the code. */
+/* The message of the last failed cnn_st_load or cnn_st_write if its code
+ * was `code` (it names the file and tensor), else a generic message for
+ * the code. */
 const char *cnn_st_strerror(int code);
 /* Names of tensors present in the file but not declared by the last
- * successful load (a warning for the caller), count and i-th name. */
+ * successful load (a warning for the caller), count and i-th name, in
+ * byte order of the names; NULL for i out of range.  Valid until the next
+ * successful cnn_st_load. */
 int cnn_st_extra_count(void);
 const char *cnn_st_extra_name(int i);
 
 /* Write F32 tensors as safetensors, atomically (temp file + rename).
- * Returns 0 or a negative cnn_status. */
+ * The header is compact JSON padded with spaces to a multiple of 8 bytes;
+ * tensors keep the given order.  Returns 0 or a negative cnn_status:
+ * CNN_E_OPEN for I/O errors (an existing file is then left untouched),
+ * CNN_E_FORMAT for duplicate or invalid names, CNN_E_SHAPE for a bad rank
+ * or negative dimension, CNN_E_MISSING for NULL data of a non-empty
+ * tensor, CNN_E_LIMIT when the sizes overflow. */
 int cnn_st_write(const char *path, const cnn_tensor_spec *specs, int n_specs,
                  const float *const *data);
 

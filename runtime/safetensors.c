@@ -182,7 +182,7 @@ static int read_failed(const struct st_file *st, const char *what)
 static int open_file(struct st_file *st, const char *path)
 {
     struct stat sb;
-    st->fd = open(path, O_RDONLY);
+    st->fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not block */
     if (st->fd < 0)
         return st_fail(CNN_E_OPEN, "%s: cannot open: %s", st->shown, strerror(errno));
     if (fstat(st->fd, &sb) < 0)
