@@ -259,6 +259,9 @@ START_TEST(test_open_errors)
     rc = cnn_st_load(scratch_dir, two_specs, 2, &data);
     ck_assert_int_eq(rc, CNN_E_OPEN);
     ck_assert_ptr_nonnull(strstr(cnn_st_strerror(rc), "not a regular file"));
+    ck_assert_int_eq(mkfifo(scratch("fifo"), 0600), 0); /* must not block waiting for a writer */
+    ck_assert_int_eq(cnn_st_load(scratch("fifo"), two_specs, 2, &data), CNN_E_OPEN);
+    ck_assert_ptr_nonnull(strstr(cnn_st_strerror(CNN_E_OPEN), "fifo: not a regular file"));
     ck_assert_int_eq(cnn_st_load(NULL, two_specs, 2, &data), CNN_E_OPEN);
     ck_assert_int_eq(cnn_st_load(scratch("x"), NULL, 2, &data), CNN_E_OPEN);
     ck_assert_int_eq(cnn_st_load(scratch("x"), two_specs, 2, NULL), CNN_E_OPEN);
