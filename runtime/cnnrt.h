@@ -139,6 +139,28 @@ void cnn_bn_scale_shift(float *scale, float *shift, int channels, const float *g
                         const float *beta, const float *mean, const float *var, float eps);
 
 /*
+ * Weight preparation, once per load: fold batch normalization into the
+ * kernel before it (or turn it into scale/shift) and pack.  Offsets are in
+ * floats into `raw` (the Keras tensors in declaration order; -1 = absent)
+ * and into `packed`.  cnncc runs the same function at code-generation time
+ * for embedded weights, so both paths produce the same bytes.
+ */
+enum cnn_prep_kind { CNN_PREP_CONV, CNN_PREP_DWCONV, CNN_PREP_SCALE_SHIFT };
+
+typedef struct {
+    int kind;         /* enum cnn_prep_kind */
+    const void *desc; /* cnn_conv or cnn_dwconv; NULL for scale/shift */
+    int channels;     /* output channels: bias and BN length */
+    long long kernel, bias, gamma, beta, mean, var;
+    float eps;
+    long long packed;
+} cnn_prep;
+
+/* raw is modified (folding happens in place).  0, or CNN_E_NOMEM before
+ * anything is written. */
+int cnn_prepare(float *packed, float *raw, const cnn_prep *preps, int n_preps);
+
+/*
  * Threads: 1 unless cnnrt_set_threads() or the environment variable
  * CNNRT_THREADS (read at the first call that needs it) says otherwise;
  * at most 16.  Workers are created at the first parallel layer and spin
