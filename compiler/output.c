@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cnncc.h"
@@ -59,6 +60,10 @@ int out_open(OutFile *o, const char *path) {
         return -1;
     }
     track(o->tmp, 1);
+    /* mkstemp makes 0600; a generated file gets the usual 0666 & ~umask. */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
     o->f = fdopen(fd, "wb");
     if (!o->f) {
         close(fd);
