@@ -62,10 +62,9 @@ typedef struct {
     int split_rows;  /* threads split rows (else panels) */
 } conv_job;
 
-/* Input row of pixel m for tap (ky, kx), or the zero row. */
-static const float *tap_row(const cnn_conv *c, const float *in, long m, int ky, int kx)
+/* Input row of pixel (y, x) for tap (ky, kx), or the zero row. */
+static const float *tap_row(const cnn_conv *c, const float *in, int y, int x, int ky, int kx)
 {
-    int y = (int)(m / c->out_w), x = (int)(m % c->out_w);
     int iy = y * c->stride_h + ky * c->dil_h - c->pad_top;
     int ix = x * c->stride_w + kx * c->dil_w - c->pad_left;
     if (iy < 0 || iy >= c->in_h || ix < 0 || ix >= c->in_w)
@@ -76,24 +75,53 @@ static const float *tap_row(const cnn_conv *c, const float *in, long m, int ky, 
 /* Fills the (tap, pixel) pointer table for pixels m0..m0+mr-1. */
 static void fill_pointers(const float **a, const cnn_conv *c, const float *in, long m0, int mr)
 {
-    int t = 0;
-    for (int ky = 0; ky < c->k_h; ky++)
-        for (int kx = 0; kx < c->k_w; kx++, t++)
-            for (int r = 0; r < mr; r++)
-                a[t * mr + r] = tap_row(c, in, m0 + r, ky, kx);
+    int y0 = (int)(m0 / c->out_w), x0 = (int)(m0 % c->out_w);
+    for (int r = 0, y = y0, x = x0; r < mr; r++) {
+        if (c->k_h == 1 && c->k_w == 1) {
+            a[r] = tap_row(c, in, y, x, 0, 0);
+        } else {
+            for (int ky = 0, t = 0; ky < c->k_h; ky++)
+                for (int kx = 0; kx < c->k_w; kx++, t++)
+                    a[t * mr + r] = tap_row(c, in, y, x, ky, kx);
+        }
+        if (++x == c->out_w)
+            x = 0, y++;
+    }
 }
 
-/* Gathers pixels m0..m0+mr-1 into im2col rows of K floats. */
+/* Gathers pixels m0..m0+mr-1 into im2col rows of K floats: per kernel row,
+ * the k_w taps of a pixel are one contiguous run of the input when they
+ * are all inside it, so most of the gather is a few long copies. */
 static void fill_im2col(float *col, const float **a, const cnn_conv *c, const float *in,
                         long m0, int mr)
 {
-    int k_total = c->k_h * c->k_w * c->in_c;
+    int k_total = c->k_h * c->k_w * c->in_c, run = c->k_w * c->in_c;
+    int y = (int)(m0 / c->out_w), x = (int)(m0 % c->out_w);
     for (int r = 0; r < mr; r++) {
         float *dst = col + (size_t)r * k_total;
-        for (int ky = 0; ky < c->k_h; ky++)
-            for (int kx = 0; kx < c->k_w; kx++, dst += c->in_c)
-                memcpy(dst, tap_row(c, in, m0 + r, ky, kx), sizeof(float) * c->in_c);
+        int ix0 = x * c->stride_w - c->pad_left;
+        int ix1 = ix0 + (c->k_w - 1) * c->dil_w;
+        int contiguous = c->dil_w == 1 && ix0 >= 0 && ix1 < c->in_w;
+        for (int ky = 0; ky < c->k_h; ky++, dst += run) {
+            int iy = y * c->stride_h + ky * c->dil_h - c->pad_top;
+            if (iy < 0 || iy >= c->in_h) {
+                for (int i = 0; i < run; i++)
+                    dst[i] = 0.0f;
+            } else if (contiguous) {
+                const float *src = in + ((size_t)iy * c->in_w + ix0) * c->in_c;
+                for (int i = 0; i < run; i++)
+                    dst[i] = src[i];
+            } else {
+                for (int kx = 0; kx < c->k_w; kx++) {
+                    const float *src = tap_row(c, in, y, x, ky, kx);
+                    for (int i = 0; i < c->in_c; i++)
+                        dst[kx * c->in_c + i] = src[i];
+                }
+            }
+        }
         a[r] = col + (size_t)r * k_total;
+        if (++x == c->out_w)
+            x = 0, y++;
     }
 }
 
@@ -161,12 +189,13 @@ static void conv_reference(float *out, const float *in, const float *packed,
     const float *packed_bias = packed + (size_t)n_panels * CNN_PANEL * k_total;
     for (long m = 0; m < (long)c->out_h * c->out_w; m++)
         for (int o = 0; o < c->out_c; o++) {
+            int y = (int)(m / c->out_w), x = (int)(m % c->out_w);
             const float *panel = packed + (size_t)(o / CNN_PANEL) * CNN_PANEL * k_total;
             float sum = packed_bias[o];
             int k = 0;
             for (int ky = 0; ky < c->k_h; ky++)
                 for (int kx = 0; kx < c->k_w; kx++, k += c->in_c) {
-                    const float *row = tap_row(c, in, m, ky, kx);
+                    const float *row = tap_row(c, in, y, x, ky, kx);
                     if (row == cnn_zero_row)
                         continue;
                     for (int ci = 0; ci < c->in_c; ci++)

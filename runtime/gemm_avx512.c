@@ -1,11 +1,269 @@
-/* gemm_avx512.c — placeholder until the AVX-512 kernels land. */
+/*
+ * gemm_avx512.c — the AVX-512 micro-kernel: up to 14 pixels x 32 channels.
+ *
+ * 14 rows x 2 zmm of accumulators is 28 of the 32 registers; the other
+ * three hold the two halves of a packed weight row and the broadcast input
+ * value.  Per k step that is 28 FMAs against 16 loads (14 broadcasts, 2
+ * weight vectors), so the two FMA ports stay busy while the loads fit in
+ * the three load ports.  Every tile height 1..14 and width 16 or 32 is its
+ * own instance of one inline body, so the accumulators are named registers
+ * in each.  The epilogue (residual, ReLU family, masked stores for a
+ * partial panel) runs on the registers; tanh and sigmoid run afterwards on
+ * the stored tile with the vectorized C approximations.
+ */
 #include "cnnrt_internal.h"
 
 #if CNN_X86
-void cnn_tile_avx512(const cnn_tile *t) { cnn_tile_generic(t); }
+#include <immintrin.h>
+
+#define KERNEL_INLINE static inline __attribute__((always_inline))
+
+KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, const int nv)
+{
+    __m512 acc0[CNN_MR_MAX], acc1[CNN_MR_MAX];
+    const __m512 bias0 = _mm512_loadu_ps(t->bias), bias1 = _mm512_loadu_ps(t->bias + 16);
+    for (int r = 0; r < mr; r++) {
+        acc0[r] = bias0;
+        acc1[r] = bias1;
+    }
+    const float *b = t->b;
+    const float *const *a = t->a;
+    const int kc = t->kc;
+    for (int tap = 0; tap < t->n_taps; tap++, a += mr) {
+        const float *p[CNN_MR_MAX];
+        for (int r = 0; r < mr; r++)
+            p[r] = a[r];
+        for (int k = 0; k < kc; k++, b += CNN_PANEL) {
+            const __m512 w0 = _mm512_loadu_ps(b);
+            const __m512 w1 = nv == 2 ? _mm512_loadu_ps(b + 16) : w0;
+            for (int r = 0; r < mr; r++) {
+                const __m512 x = _mm512_set1_ps(p[r][k]);
+                acc0[r] = _mm512_fmadd_ps(x, w0, acc0[r]);
+                if (nv == 2)
+                    acc1[r] = _mm512_fmadd_ps(x, w1, acc1[r]);
+            }
+        }
+    }
+
+    const int nr = t->nr;
+    const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    const cnn_act *act = t->act;
+    const int relu = act->kind == CNN_ACT_RELU, has_max = relu && act->has_max;
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512 slope = _mm512_set1_ps(act->negative_slope);
+    const __m512 maxv = _mm512_set1_ps(act->max_value);
+    for (int r = 0; r < mr; r++) {
+        __m512 v0 = acc0[r], v1 = acc1[r];
+        if (t->residual) {
+            const float *res = t->residual + r * t->res_stride;
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, res));
+            if (nv == 2)
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, res + 16));
+        }
+        if (relu) {
+            v0 = _mm512_mask_mul_ps(v0, _mm512_cmp_ps_mask(v0, zero, _CMP_LT_OQ), v0, slope);
+            v1 = _mm512_mask_mul_ps(v1, _mm512_cmp_ps_mask(v1, zero, _CMP_LT_OQ), v1, slope);
+            if (has_max) {
+                v0 = _mm512_min_ps(v0, maxv);
+                v1 = _mm512_min_ps(v1, maxv);
+            }
+        }
+        float *out = t->out + r * t->out_stride;
+        _mm512_mask_storeu_ps(out, m0, v0);
+        if (nv == 2)
+            _mm512_mask_storeu_ps(out + 16, m1, v1);
+    }
+    if (act->kind == CNN_ACT_TANH || act->kind == CNN_ACT_SIGMOID)
+        for (int r = 0; r < mr; r++)
+            cnn_act_avx512(t->out + r * t->out_stride, (size_t)nr, act);
+}
+
+#define TILE_FN(MR)                                                                 \
+    static CNN_TARGET_AVX512 void tile_##MR##_16(const cnn_tile *t) { tile_body(t, MR, 1); } \
+    static CNN_TARGET_AVX512 void tile_##MR##_32(const cnn_tile *t) { tile_body(t, MR, 2); }
+
+TILE_FN(1) TILE_FN(2) TILE_FN(3) TILE_FN(4) TILE_FN(5) TILE_FN(6) TILE_FN(7)
+TILE_FN(8) TILE_FN(9) TILE_FN(10) TILE_FN(11) TILE_FN(12) TILE_FN(13) TILE_FN(14)
+
+static void (*const tiles[CNN_MR_MAX + 1][2])(const cnn_tile *) = {
+    { NULL, NULL },
+    { tile_1_16, tile_1_32 }, { tile_2_16, tile_2_32 }, { tile_3_16, tile_3_32 },
+    { tile_4_16, tile_4_32 }, { tile_5_16, tile_5_32 }, { tile_6_16, tile_6_32 },
+    { tile_7_16, tile_7_32 }, { tile_8_16, tile_8_32 }, { tile_9_16, tile_9_32 },
+    { tile_10_16, tile_10_32 }, { tile_11_16, tile_11_32 }, { tile_12_16, tile_12_32 },
+    { tile_13_16, tile_13_32 }, { tile_14_16, tile_14_32 },
+};
+
+void cnn_tile_avx512(const cnn_tile *t)
+{
+    tiles[t->mr][t->nr > 16](t);
+}
+
+/* ---- depthwise (depth_multiplier 1) --------------------------------------
+ * One output row, 16 channels at a time: the block's weights stay in
+ * registers across the whole row when the kernel is 3x3 (KH = KW = 3 is a
+ * compile-time instance), and every output vector is a chain of k_h*k_w
+ * FMAs on input vectors loaded straight from the NHWC rows.  Taps outside
+ * the input are skipped; rows outside it are dropped for the whole row. */
+/* B neighbouring outputs of a 3x3 kernel (stride S, no dilation), all
+ * channels: each input vector loaded feeds up to three of the B
+ * accumulators, so a block of 8 costs 3*(7*S+3) input loads and 9 weight
+ * loads for 72 FMAs instead of 144 loads. */
+KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_block(float *dst, ptrdiff_t dst_step,
+                                                  const float *const *rows, const int *ky_ok,
+                                                  ptrdiff_t ix0, const float *packed,
+                                                  const float *bias, const cnn_dwconv *d,
+                                                  const int S, const int B)
+{
+    const cnn_conv *g = &d->geom;
+    const int n = g->out_c, in_c = g->in_c;
+    const cnn_act *act = &g->act;
+    const int relu = act->kind == CNN_ACT_RELU, has_max = relu && act->has_max;
+    const __m512 zero = _mm512_setzero_ps(), slope = _mm512_set1_ps(act->negative_slope);
+    const __m512 maxv = _mm512_set1_ps(act->max_value);
+    for (int c0 = 0; c0 < n; c0 += 16) {
+        const __mmask16 m = n - c0 >= 16 ? 0xFFFF : (__mmask16)((1u << (n - c0)) - 1);
+        __m512 acc[8];
+        for (int o = 0; o < B; o++)
+            acc[o] = _mm512_maskz_loadu_ps(m, bias + c0);
+        for (int ky = 0; ky < 3; ky++) {
+            if (!ky_ok[ky])
+                continue;
+            const float *src = rows[ky] + ix0 * in_c + c0;
+            const __m512 w0 = _mm512_maskz_loadu_ps(m, packed + (size_t)(ky * 3) * n + c0);
+            const __m512 w1 = _mm512_maskz_loadu_ps(m, packed + (size_t)(ky * 3 + 1) * n + c0);
+            const __m512 w2 = _mm512_maskz_loadu_ps(m, packed + (size_t)(ky * 3 + 2) * n + c0);
+            for (int j = 0; j < (B - 1) * S + 3; j++) {
+                const __m512 v = _mm512_maskz_loadu_ps(m, src + (ptrdiff_t)j * in_c);
+                for (int o = 0; o < B; o++) {
+                    const int kx = j - o * S;
+                    if (kx >= 0 && kx < 3)
+                        acc[o] = _mm512_fmadd_ps(v, kx == 0 ? w0 : kx == 1 ? w1 : w2, acc[o]);
+                }
+            }
+        }
+        for (int o = 0; o < B; o++) {
+            __m512 v = acc[o];
+            if (relu) {
+                v = _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v, slope);
+                if (has_max)
+                    v = _mm512_min_ps(v, maxv);
+            }
+            _mm512_mask_storeu_ps(dst + o * dst_step + c0, m, v);
+        }
+    }
+}
+
+KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const float *packed,
+                                             const cnn_dwconv *d, int y, const int KH,
+                                             const int KW)
+{
+    const cnn_conv *g = &d->geom;
+    const int n = g->out_c, in_w = g->in_w, sw = g->stride_w, dw = g->dil_w;
+    const float *rows[16];
+    int ky_ok[16];
+    const float *bias = packed + (size_t)KH * KW * n;
+    const cnn_act *act = &g->act;
+    const int relu = act->kind == CNN_ACT_RELU, has_max = relu && act->has_max;
+    const __m512 zero = _mm512_setzero_ps(), slope = _mm512_set1_ps(act->negative_slope);
+    const __m512 maxv = _mm512_set1_ps(act->max_value);
+    /* interior columns: every kx tap inside the input */
+    int x_lo = 0, x_hi = g->out_w;
+    while (x_lo < g->out_w && x_lo * sw - g->pad_left < 0)
+        x_lo++;
+    while (x_hi > x_lo && (x_hi - 1) * sw - g->pad_left + (KW - 1) * dw >= in_w)
+        x_hi--;
+    for (int ky = 0; ky < KH; ky++) {
+        int iy = y * g->stride_h + ky * g->dil_h - g->pad_top;
+        ky_ok[ky] = iy >= 0 && iy < g->in_h;
+        rows[ky] = ky_ok[ky] ? in + (size_t)iy * in_w * g->in_c : in;
+    }
+    /* Pixel by pixel, all channels: input and output stream through
+     * memory in order, and the few KB of weights stay in L1. */
+    const int fast = KH == 3 && KW == 3 && dw == 1 && (sw == 1 || sw == 2) &&
+                     act->kind != CNN_ACT_TANH && act->kind != CNN_ACT_SIGMOID;
+    for (int x = 0; x < g->out_w; x++) {
+        if (fast && x >= x_lo && x + 4 <= x_hi) {
+            float *dst = out + ((size_t)y * g->out_w + x) * g->out_stride;
+            const int wide = x + 8 <= x_hi;
+            const ptrdiff_t ix0 = (ptrdiff_t)x * sw - g->pad_left;
+            const ptrdiff_t step = g->out_stride;
+            if (sw == 1 && wide)
+                dw3x3_block(dst, step, rows, ky_ok, ix0, packed, bias, d, 1, 8);
+            else if (sw == 1)
+                dw3x3_block(dst, step, rows, ky_ok, ix0, packed, bias, d, 1, 4);
+            else if (wide)
+                dw3x3_block(dst, step, rows, ky_ok, ix0, packed, bias, d, 2, 8);
+            else
+                dw3x3_block(dst, step, rows, ky_ok, ix0, packed, bias, d, 2, 4);
+            x += wide ? 7 : 3;
+            continue;
+        }
+        const int interior = x >= x_lo && x < x_hi;
+        const int ix0 = x * sw - g->pad_left;
+        const float *src[16 * 16];
+        const float *wts[16 * 16];
+        int taps = 0;
+        for (int ky = 0; ky < KH; ky++) {
+            if (!ky_ok[ky])
+                continue;
+            for (int kx = 0; kx < KW; kx++) {
+                const int ix = ix0 + kx * dw;
+                if (!interior && (ix < 0 || ix >= in_w))
+                    continue;
+                src[taps] = rows[ky] + (size_t)ix * g->in_c;
+                wts[taps++] = packed + (size_t)(ky * KW + kx) * n;
+            }
+        }
+        float *dst = out + ((size_t)y * g->out_w + x) * g->out_stride;
+        for (int c0 = 0; c0 < n; c0 += 16) {
+            const __mmask16 m = n - c0 >= 16 ? 0xFFFF : (__mmask16)((1u << (n - c0)) - 1);
+            __m512 acc = _mm512_maskz_loadu_ps(m, bias + c0), acc2 = zero;
+            int t = 0;
+            for (; t + 1 < taps; t += 2) {
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, src[t] + c0),
+                                      _mm512_maskz_loadu_ps(m, wts[t] + c0), acc);
+                acc2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, src[t + 1] + c0),
+                                       _mm512_maskz_loadu_ps(m, wts[t + 1] + c0), acc2);
+            }
+            if (t < taps)
+                acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, src[t] + c0),
+                                      _mm512_maskz_loadu_ps(m, wts[t] + c0), acc);
+            acc = _mm512_add_ps(acc, acc2);
+            if (relu) {
+                acc = _mm512_mask_mul_ps(acc, _mm512_cmp_ps_mask(acc, zero, _CMP_LT_OQ), acc, slope);
+                if (has_max)
+                    acc = _mm512_min_ps(acc, maxv);
+            }
+            _mm512_mask_storeu_ps(dst + c0, m, acc);
+        }
+    }
+    if (act->kind == CNN_ACT_TANH || act->kind == CNN_ACT_SIGMOID)
+        for (int x = 0; x < g->out_w; x++)
+            cnn_act_avx512(out + ((size_t)y * g->out_w + x) * g->out_stride, (size_t)n, act);
+}
+
+static CNN_TARGET_AVX512 void dw_3x3(float *out, const float *in, const float *packed,
+                                     const cnn_dwconv *d, int y)
+{
+    dw_body(out, in, packed, d, y, 3, 3);
+}
+
+static CNN_TARGET_AVX512 void dw_any(float *out, const float *in, const float *packed,
+                                     const cnn_dwconv *d, int y)
+{
+    dw_body(out, in, packed, d, y, d->geom.k_h, d->geom.k_w);
+}
+
 void cnn_dw_row_avx512(float *out, const float *in, const float *packed,
                        const cnn_dwconv *d, int y)
 {
-    cnn_dw_row_generic(out, in, packed, d, y);
+    if (d->geom.k_h == 3 && d->geom.k_w == 3)
+        dw_3x3(out, in, packed, d, y);
+    else if (d->geom.k_h <= 16)
+        dw_any(out, in, packed, d, y);
+    else
+        cnn_dw_row_generic(out, in, packed, d, y);
 }
 #endif
