@@ -19,20 +19,20 @@ PREFIX  ?= /usr/local
 VERSION := 0.1.0
 
 # Debian packages the build and tests need.
-DEB_PKGS := flex bison check pkg-config
+DEB_PKGS := flex bison check pkg-config valgrind
 
 COMPILER_SRC := $(filter-out compiler/main.c,$(wildcard compiler/*.c))
 COMPILER_OBJ := $(COMPILER_SRC:compiler/%.c=$(B)/compiler/%.o) $(B)/compiler/lexer.o $(B)/compiler/parser.o
 RUNTIME_SRC  := $(wildcard runtime/*.c)
 RUNTIME_OBJ  := $(RUNTIME_SRC:runtime/%.c=$(B)/runtime/%.o)
-UNIT_SRC     := $(wildcard tests/unit/test_*.c)
+UNIT_SRC     := $(filter-out tests/unit/test_fashion.c,$(wildcard tests/unit/test_*.c))
 UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
 
-.PHONY: all deps check check-unit check-golden check-models check-sanitize check-full demo bench fuzz install clean
+.PHONY: all deps check check-unit check-cli check-golden check-models check-tools check-sanitize check-valgrind check-full demo bench fuzz install clean
 
 all: $(B)/cnncc $(B)/libcnnrt.a
 
@@ -88,6 +88,37 @@ $(B)/runtime/%.o: runtime/%.c runtime/*.h
 $(B)/libcnnrt.a: $(RUNTIME_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
+# ---- generated models -------------------------------------------------------
+MODELS   := lenet5 alexnet vgg16 googlenet resnet50 mobilenet
+GEN      := $(B)/gen
+GEN_CFLAGS = -std=c99 -Wall -Wextra -pedantic -Werror -D_POSIX_C_SOURCE=200809L $(OPT) -g
+upper     = $(shell echo $(1) | tr a-z A-Z)
+
+# generated/: the six models' C, rebuilt by make, never edited by hand.
+generated/%.c generated/%.h: specs/%.arch $(B)/cnncc
+	$(B)/cnncc $< -o generated/$*.c
+
+$(GEN)/%.c $(GEN)/%.h: specs/%.arch $(B)/cnncc
+	@mkdir -p $(GEN)
+	$(B)/cnncc $< -o $(GEN)/$*.c
+
+# A runner per model: tests/models/run_model.c around the generated code.
+$(B)/models/run_%: tests/models/run_model.c $(GEN)/%.c $(B)/libcnnrt.a
+	@mkdir -p $(B)/models
+	$(CC) $(GEN_CFLAGS) -Iruntime -I$(GEN) -include $(GEN)/$*.h -DMODEL=$* -DMODEL_UPPER=$(call upper,$*) \
+	  -o $@ tests/models/run_model.c $(GEN)/$*.c $(B)/libcnnrt.a $(LDLIBS)
+
+# The independent reference implementation (tests only).
+REF_SUPPORT := $(filter-out tests/reference/ref_infer.c tests/reference/random_weights.c,$(wildcard tests/reference/*.c))
+$(B)/ref/%: tests/reference/%.c $(REF_SUPPORT) $(wildcard tests/reference/*.h) $(B)/libcnnrt.a
+	@mkdir -p $(B)/ref
+	$(CC) $(ALLCFLAGS) -O2 -Iruntime -Itests/reference -o $@ $< $(REF_SUPPORT) $(B)/libcnnrt.a $(LDLIBS)
+
+$(B)/compare: tests/models/compare.c
+	$(CC) $(ALLCFLAGS) -o $@ $< -lm
+
+MODEL_TOOLS = $(B)/cnncc $(B)/compare $(B)/ref/ref_infer $(B)/ref/random_weights
+
 # ---- tests -----------------------------------------------------------------
 $(B)/tests/%: tests/unit/%.c $(TEST_SUPPORT) $(B)/libcnncc.a $(B)/libcnnrt.a | $(B)/.deps
 	@mkdir -p $(B)/tests
@@ -98,8 +129,93 @@ $(B)/tests/%: tests/unit/%.c $(TEST_SUPPORT) $(B)/libcnncc.a $(B)/libcnnrt.a | $
 check-unit: $(UNIT_BIN) $(B)/cnncc
 	@fail=0; for t in $(UNIT_BIN); do CK_VERBOSITY=normal $$t || fail=1; done; exit $$fail
 
-check: check-unit
+check-cli: $(B)/cnncc
+	sh tests/cli.sh $(B)/cnncc
+
+# Every model generated, compiled warning-free, run, and compared with the reference.
+CHECK_MODELS ?= lenet5 alexnet googlenet resnet50 mobilenet vgg16
+check-models: $(MODEL_TOOLS) $(CHECK_MODELS:%=$(B)/models/run_%)
+	sh tests/models.sh $(B) $(CHECK_MODELS)
+
+# The generated LeNet-5 against PyTorch's outputs (fixtures made by tools/make_golden_lenet5.py).
+check-golden: $(B)/models/run_lenet5 $(B)/compare
+	$(B)/models/run_lenet5 tests/fixtures/lenet5_golden.safetensors tests/fixtures/lenet5_golden_input.f32 $(B)/golden_lenet5_
+	$(B)/compare $(B)/golden_lenet5_0.f32 tests/fixtures/lenet5_golden_output.f32 1e-5
+
+# Fashion-MNIST LeNet-5: the first 100 test images classified as PyTorch did.
+$(B)/demo/lenet5.c: specs/lenet5.arch examples/weights/lenet5_fashion.safetensors $(B)/cnncc
+	@mkdir -p $(B)/demo
+	$(B)/cnncc $< -o $@ --weights examples/weights/lenet5_fashion.safetensors
+
+$(B)/tests/test_fashion: tests/unit/test_fashion.c $(B)/demo/lenet5.c $(B)/libcnnrt.a
+	@mkdir -p $(B)/tests
+	$(CC) $(ALLCFLAGS) $(CHECK_CFLAGS) -I$(B)/demo -Iruntime -Wa,-I$(B)/demo -DSRCDIR='"$(CURDIR)"' 	  -o $@ $< $(B)/demo/lenet5.c $(B)/libcnnrt.a $(CHECK_LIBS) $(LDLIBS)
+
+# The converters, when PyTorch and h5py are there (development tools).
+check-tools: $(B)/cnncc
+	@if /usr/bin/python3 -c "import torch, h5py" 2>/dev/null; then \
+	  /usr/bin/python3 tools/test_converters.py --cnncc $(B)/cnncc; \
+	else echo "check-tools: skipped (python3-torch or python3-h5py not installed)"; fi
+
+# The unit tests and the command-line tests again under ASan and UBSan.
+SAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+check-sanitize:
+	@$(MAKE) --no-print-directory B=$(B)/san CFLAGS="$(SAN)" check-unit check-cli check-golden
+
+# One generated model under valgrind (make check-full runs all six).
+VALGRIND_MODELS ?= lenet5
+check-valgrind: $(VALGRIND_MODELS:%=$(B)/models/run_%) $(MODEL_TOOLS)
+	@command -v valgrind >/dev/null || { echo "check-valgrind: valgrind not installed"; exit 1; }
+	sh tests/valgrind.sh $(B) $(VALGRIND_MODELS)
+
+check: check-unit check-cli check-golden $(B)/tests/test_fashion check-models check-tools check-valgrind check-sanitize
+	CK_VERBOSITY=normal $(B)/tests/test_fashion
 	@echo "make check: all tests passed"
+
+# Heavier: every model under valgrind and with embedded weights, VGG16 included.
+check-full: check
+	@$(MAKE) --no-print-directory VALGRIND_MODELS="$(MODELS)" check-valgrind
+	sh tests/embedded.sh $(B) $(MODELS)
+
+# ---- the demo ---------------------------------------------------------------
+$(B)/demo/fashion_mnist: examples/fashion_mnist.c $(B)/demo/lenet5.c $(B)/libcnnrt.a
+	$(CC) $(GEN_CFLAGS) -O2 -I$(B)/demo -Iruntime -Wa,-I$(B)/demo -o $@ $< $(B)/demo/lenet5.c $(B)/libcnnrt.a -lz $(LDLIBS)
+
+demo:
+	@$(MAKE) --no-print-directory EXTRA_PKGS="zlib1g-dev dataset-fashion-mnist" deps
+	@$(MAKE) --no-print-directory all $(B)/demo/fashion_mnist
+	@echo; echo "== cnncc --summary specs/lenet5.arch"; $(B)/cnncc --summary specs/lenet5.arch
+	@echo; echo "== cnncc specs/lenet5.arch -o $(B)/demo/lenet5.c --weights examples/weights/lenet5_fashion.safetensors"
+	@echo "   $$(wc -l < $(B)/demo/lenet5.c) lines of C, $$(stat -c %s $(B)/demo/lenet5.weights) bytes of packed weights"
+	@echo; echo "== $(B)/demo/fashion_mnist: the 10,000 Fashion-MNIST test images"; $(B)/demo/fashion_mnist
+
+# ---- benchmark ----------------------------------------------------------------
+THREADS ?= 1
+bench: all $(B)/compare $(B)/ref/random_weights $(MODELS:%=$(B)/models/run_%) $(B)/bench/peak
+	sh bench/run.sh $(B) $(THREADS) $(MODELS)
+
+$(B)/bench/peak: bench/peak.c
+	@mkdir -p $(B)/bench
+	$(CC) -std=c99 -O2 -D_POSIX_C_SOURCE=200809L -o $@ $< $(LDLIBS)
+
+# ---- fuzzing (clang's libFuzzer) ---------------------------------------------------
+FUZZ_SECONDS ?= 600
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L -Iruntime -Icompiler -I$(B)/compiler
+fuzz: $(B)/compiler/parser.h $(B)/compiler/lexer.h
+	@mkdir -p $(B)/fuzz
+	clang $(FUZZ_FLAGS) -o $(B)/fuzz/fuzz_safetensors tests/fuzz/fuzz_safetensors.c $(filter-out runtime/threads.c,$(RUNTIME_SRC)) -lm -lpthread
+	clang $(FUZZ_FLAGS) -o $(B)/fuzz/fuzz_arch tests/fuzz/fuzz_arch.c $(COMPILER_SRC) $(B)/compiler/lexer.c $(B)/compiler/parser.c $(RUNTIME_SRC) -lm -lpthread
+	$(B)/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/safetensors.dict $(B)/fuzz/corpus_st tests/fuzz/corpus_safetensors
+	$(B)/fuzz/fuzz_arch -max_total_time=$(FUZZ_SECONDS) $(B)/fuzz/corpus_arch tests/fuzz/corpus_arch
+
+# ---- install ------------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(B)/cnncc $(DESTDIR)$(PREFIX)/bin/cnncc
+	install -m 644 $(B)/libcnnrt.a $(DESTDIR)$(PREFIX)/lib/libcnnrt.a
+	install -m 644 runtime/cnnrt.h $(DESTDIR)$(PREFIX)/include/cnnrt.h
+	install -m 644 cnncc.1 $(DESTDIR)$(PREFIX)/share/man/man1/cnncc.1
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' cnnrt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cnnrt.pc
 
 clean:
 	rm -rf $(B)

@@ -21,6 +21,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#ifndef CNNCC_VERSION
+#define CNNCC_VERSION "dev" /* the Makefile defines the release */
+#endif
+
 /* Documented limits (README "Limits"); every one is an error, not a crash. */
 #define MAX_SOURCE_BYTES (16 * 1024 * 1024) /* .arch file size */
 #define MAX_NESTING 64                      /* parentheses, braces, block calls */

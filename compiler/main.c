@@ -13,10 +13,6 @@
 #include "output.h"
 #include "plan.h"
 
-#ifndef CNNCC_VERSION
-#define CNNCC_VERSION "dev"
-#endif
-
 static const char usage[] =
     "usage: cnncc FILE.arch -o OUT.c [--weights W.safetensors] [--prefix NAME] [--keep-aux]\n"
     "       cnncc --summary FILE.arch\n"
