@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "cnnrt.h"
@@ -86,7 +87,9 @@ int main(int argc, char **argv) {
             t[r] = now_us() - t0;
         }
         qsort(t, (size_t)runs, sizeof(double), cmp_double);
-        printf("median_us %.2f\nmin_us %.2f\n", t[runs / 2], t[0]);
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        printf("median_us %.2f\nmin_us %.2f\nmaxrss_kb %ld\n", t[runs / 2], t[0], ru.ru_maxrss);
         free(t);
     }
     for (int k = 0; k < NOUT; k++) {

@@ -1,0 +1,52 @@
+#!/bin/sh
+# bench/run.sh BUILD THREADS MODEL... — `make bench`: batch-1 latency of the
+# generated models (Keras-default weights from cnncc --init-weights, a seeded
+# input), GFLOP/s = 2 x multiply-accumulates / median time, and the fraction
+# of this core's FMA peak measured in the same run by bench/peak.c.
+set -eu
+B=$1
+THREADS=$2
+shift 2
+D=$B/bench
+mkdir -p $D
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; $(date -u +%Y-%m-%d)"
+$B/bench/peak >$D/peak.txt
+peak=$(awk '/^peak_gflops/ {print $2}' $D/peak.txt)
+copy=$(awk '/^copy_gbps/ {print $2}' $D/peak.txt)
+echo "one core: FMA peak $peak GFLOP/s, copy bandwidth $copy GB/s; CNNRT_THREADS=$THREADS"
+echo
+printf '%-10s %12s %12s %10s %8s %14s %12s %12s\n' model median_us min_us GFLOP/s of_peak weight_bytes arena_bytes peak_rss_kB
+runs_for() {
+    case $1 in
+    lenet5) echo 20000 ;; vgg16) echo 8 ;; alexnet) echo 30 ;; resnet50) echo 20 ;; *) echo 40 ;;
+    esac
+}
+bench_one() { # name arch runner
+    name=$1 arch=$2 run=$3
+    $B/cnncc --summary $arch >$D/$name.summary
+    macs=$(awk -F': ' '/^Multiply-accumulates/ {gsub(",", "", $2); print $2}' $D/$name.summary)
+    wbytes=$(awk -F': ' '/^Weight bytes/ {split($2, a, " "); gsub(",", "", a[1]); print a[1]}' $D/$name.summary)
+    arena=$(awk -F': ' '/^Activation arena/ {split($2, a, " "); gsub(",", "", a[1]); print a[1]}' $D/$name.summary)
+    $B/cnncc --init-weights $arch -o $D/$name.safetensors
+    $B/cnncc --emit=json $arch >$D/$name.json
+    $B/ref/random_weights --input $D/$name.json $D/$name.in.f32 1 >/dev/null
+    CNNRT_THREADS=$THREADS $run $D/$name.safetensors $D/$name.in.f32 $D/$name.out $(runs_for $name) >$D/$name.time
+    rm -f $D/$name.safetensors
+    med=$(awk '/^median_us/ {print $2}' $D/$name.time)
+    min=$(awk '/^min_us/ {print $2}' $D/$name.time)
+    rss=$(awk '/^maxrss_kb/ {print $2}' $D/$name.time)
+    gflops=$(awk -v m=$macs -v t=$med 'BEGIN {printf "%.1f", 2 * m / t / 1000}')
+    frac=$(awk -v g=$gflops -v p=$peak 'BEGIN {printf "%.0f%%", 100 * g / p}')
+    printf '%-10s %12s %12s %10s %8s %14s %12s %12s\n' $name $med $min $gflops $frac $wbytes $arena $rss
+    eval "time_$name=$med bytes_$name=$wbytes"
+}
+for m in "$@"; do bench_one $m specs/$m.arch $B/models/run_$m; done
+
+# AlexNet's dense layers read 235 MB of weights per inference: bandwidth-bound.
+$B/cnncc bench/alexnet_dense.arch -o $D/alexnet_dense.c
+${CC:-cc} -std=c99 -O2 -D_POSIX_C_SOURCE=200809L -Iruntime -I$D -include $D/alexnet_dense.h -DMODEL=alexnet_dense \
+    -DMODEL_UPPER=ALEXNET_DENSE -o $D/run_alexnet_dense tests/models/run_model.c $D/alexnet_dense.c $B/libcnnrt.a -lm -lpthread
+bench_one alexnet_dense bench/alexnet_dense.arch $D/run_alexnet_dense
+echo
+awk -v b=$bytes_alexnet_dense -v t=$time_alexnet_dense -v c=$copy 'BEGIN {
+    bw = b / t / 1000; printf "AlexNet dense layers: %.0f MB read per inference, %.1f GB/s = %.0f%% of the copy bandwidth\n", b / 1e6, bw, 100 * bw / c }'
