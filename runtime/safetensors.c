@@ -493,6 +493,7 @@ static int check_dtypes(const struct st_file *st)
 static struct st_entry *find_entry(const struct st_file *st, const char *name)
 {
     struct st_entry key;
+    memset(&key, 0, sizeof key);
     key.name = name;
     if (st->n_entries == 0)
         return NULL;
