@@ -7,11 +7,17 @@
  * no declaration at all, which walks the extras list.  On success every
  * float is read so that ASan sees the whole block.
  *
+ *   mkdir -p build/fuzz/corpus_safetensors
  *   clang -g -O1 -std=c99 -D_POSIX_C_SOURCE=200809L -fsanitize=fuzzer,address,undefined \
  *     -fno-sanitize-recover=all -Iruntime tests/fuzz/fuzz_safetensors.c \
- *     runtime/safetensors.c runtime/safetensors_write.c runtime/json_min.c -o build/fuzz_safetensors
- *   build/fuzz_safetensors -dict=tests/fuzz/safetensors.dict -max_total_time=600 \
- *     build/fuzz-corpus tests/fuzz/corpus_safetensors
+ *     runtime/safetensors.c runtime/safetensors_write.c runtime/json_min.c \
+ *     -o build/fuzz/fuzz_safetensors
+ *   build/fuzz/fuzz_safetensors -dict=tests/fuzz/safetensors.dict -max_len=4096 \
+ *     -max_total_time=600 -artifact_prefix=build/fuzz/ \
+ *     build/fuzz/corpus_safetensors tests/fuzz/corpus_safetensors
+ *
+ * A crash leaves build/fuzz/crash-*: add it to tests/bad_weights/ with a
+ * MANIFEST line (status and message), which test_safetensors replays.
  */
 #include "cnnrt.h"
 
