@@ -32,6 +32,7 @@ TEST_SUPPORT := $(wildcard tests/support/*.c)
 CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
 
+.SECONDARY:
 .PHONY: all deps check check-unit check-cli check-golden check-models check-tools check-sanitize check-valgrind check-full demo bench fuzz install clean
 
 all: $(B)/cnncc $(B)/libcnnrt.a
@@ -109,7 +110,11 @@ $(B)/models/run_%: tests/models/run_model.c $(GEN)/%.c $(B)/libcnnrt.a
 	  -o $@ tests/models/run_model.c $(GEN)/$*.c $(B)/libcnnrt.a $(LDLIBS)
 
 # The independent reference implementation (tests only).
-REF_SUPPORT := $(filter-out tests/reference/ref_infer.c tests/reference/random_weights.c,$(wildcard tests/reference/*.c))
+REF_SUPPORT := $(filter-out tests/reference/ref.c tests/reference/random_weights.c,$(wildcard tests/reference/*.c))
+$(B)/ref/ref_infer: tests/reference/ref.c $(REF_SUPPORT) $(wildcard tests/reference/*.h) $(B)/libcnnrt.a
+	@mkdir -p $(B)/ref
+	$(CC) $(ALLCFLAGS) -O2 -Iruntime -Itests/reference -o $@ $< $(REF_SUPPORT) $(B)/libcnnrt.a $(LDLIBS)
+
 $(B)/ref/%: tests/reference/%.c $(REF_SUPPORT) $(wildcard tests/reference/*.h) $(B)/libcnnrt.a
 	@mkdir -p $(B)/ref
 	$(CC) $(ALLCFLAGS) -O2 -Iruntime -Itests/reference -o $@ $< $(REF_SUPPORT) $(B)/libcnnrt.a $(LDLIBS)

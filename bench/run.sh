@@ -4,6 +4,11 @@
 # input), GFLOP/s = 2 x multiply-accumulates / median time, and the fraction
 # of this core's FMA peak measured in the same run by bench/peak.c.
 set -eu
+# Floats in the model's input, from the JSON graph.
+input_size() {
+    sed -n 's/.*"inputs": \[{"name": "[^"]*", "shape": \[\([0-9, ]*\)\].*/\1/p' "$1" | tr ',' '\n' |
+        awk 'BEGIN { p = 1 } { p *= $1 } END { print p }'
+}
 B=$1
 THREADS=$2
 shift 2
@@ -29,7 +34,7 @@ bench_one() { # name arch runner
     arena=$(awk -F': ' '/^Activation arena/ {split($2, a, " "); gsub(",", "", a[1]); print a[1]}' $D/$name.summary)
     $B/cnncc --init-weights $arch -o $D/$name.safetensors
     $B/cnncc --emit=json $arch >$D/$name.json
-    $B/ref/random_weights --input $D/$name.json $D/$name.in.f32 1 >/dev/null
+    $B/ref/random_weights --input $(input_size $D/$name.json) $D/$name.in.f32 1 >/dev/null
     CNNRT_THREADS=$THREADS $run $D/$name.safetensors $D/$name.in.f32 $D/$name.out $(runs_for $name) >$D/$name.time
     rm -f $D/$name.safetensors
     med=$(awk '/^median_us/ {print $2}' $D/$name.time)

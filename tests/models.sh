@@ -6,6 +6,11 @@
 # under 1e-4 of the output's scale.  The same comparison runs again on the
 # portable C kernels (CNNRT_ISA=generic) and on two threads.
 set -u
+# Floats in the model's input, from the JSON graph.
+input_size() {
+    sed -n 's/.*"inputs": \[{"name": "[^"]*", "shape": \[\([0-9, ]*\)\].*/\1/p' "$1" | tr ',' '\n' |
+        awk 'BEGIN { p = 1 } { p *= $1 } END { print p }'
+}
 B=$1
 shift
 W=$B/models
@@ -27,7 +32,7 @@ check() { # name, command...
 for m in "$@"; do
     $B/cnncc --emit=json specs/$m.arch >$W/$m.json || { fail=$((fail + 1)); continue; }
     $B/ref/random_weights $W/$m.json $W/$m.safetensors 7 >/dev/null &&
-        $B/ref/random_weights --input $W/$m.json $W/$m.in.f32 11 >/dev/null &&
+        $B/ref/random_weights --input $(input_size $W/$m.json) $W/$m.in.f32 11 >/dev/null &&
         $B/ref/ref_infer $W/$m.json $W/$m.safetensors $W/$m.in.f32 $W/$m.ref >/dev/null ||
         { echo "FAIL $m: reference could not run"; fail=$((fail + 1)); continue; }
     check "$m" sh -c "$W/run_$m $W/$m.safetensors $W/$m.in.f32 $W/$m.out && $B/compare $W/${m}.out0.f32 $W/${m}.ref0.f32"
