@@ -149,4 +149,76 @@ CNN_INLINE float cnn_relu(float x, const cnn_act *act)
     return x;
 }
 
+#if CNN_X86
+#include <immintrin.h>
+
+/* The scalar approximations above, 16 lanes at a time (same formulas, same
+ * constants; scalef does the 2^n scaling). */
+static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_exp16(__m512 x)
+{
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    x = _mm512_min_ps(x, _mm512_set1_ps(88.0f));
+    __m512 n = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504f), _mm512_set1_ps(0.5f)),
+                                    _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* 1/d from the 14-bit estimate and one Newton step (error ~1e-8): a
+ * division costs as much as the rest of tanh. */
+static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_recip16(__m512 d)
+{
+    __m512 y = _mm512_rcp14_ps(d);
+    return _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(2.0f)));
+}
+
+static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_sigmoid16(__m512 x)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    return cnn_recip16(_mm512_add_ps(one, cnn_exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+}
+
+static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_tanh16(__m512 x)
+{
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 ax = _mm512_abs_ps(x);
+    __m512 e = cnn_exp16(_mm512_add_ps(ax, ax));
+    __m512 big = _mm512_fnmadd_ps(_mm512_set1_ps(2.0f), cnn_recip16(_mm512_add_ps(e, one)), one);
+    __m512 x2 = _mm512_mul_ps(x, x);
+    __m512 p = _mm512_set1_ps(-1382.0f / 155925.0f);
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(62.0f / 2835.0f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-17.0f / 315.0f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(2.0f / 15.0f));
+    p = _mm512_fmadd_ps(p, x2, _mm512_set1_ps(-1.0f / 3.0f));
+    __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(ax, x2), p, ax);
+    __m512 t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.3f), _CMP_LT_OQ), big, small);
+    /* copy the sign of x onto t (t >= 0) */
+    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(t),
+        _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u))));
+}
+
+/* Any activation on 16 lanes; tanh and sigmoid included. */
+static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_act16(__m512 v, const cnn_act *act)
+{
+    switch (act->kind) {
+    case CNN_ACT_RELU:
+        v = _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v,
+                               _mm512_set1_ps(act->negative_slope));
+        return act->has_max ? _mm512_min_ps(v, _mm512_set1_ps(act->max_value)) : v;
+    case CNN_ACT_TANH: return cnn_tanh16(v);
+    case CNN_ACT_SIGMOID: return cnn_sigmoid16(v);
+    default: return v;
+    }
+}
+#endif
+
 #endif

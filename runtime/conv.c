@@ -8,9 +8,13 @@
  * (tap, pixel), straight into the NHWC input; a tap that falls into the
  * padding points at a shared zero row.  That table is built once per tile
  * and reused by every panel, so a 1x1 or 3x3 convolution never copies its
- * input.  Layers with few input channels (the first layer: in_c = 3) would
- * spend the micro-kernel's time switching taps, so their tiles are instead
- * gathered into a small im2col block on the stack, one tap of K floats.
+ * input.  Where a tile has no horizontal padding, one pointer per kernel
+ * row suffices: the k_w*in_c floats of that row are contiguous in NHWC,
+ * and the micro-kernel runs k_h long taps instead of k_h*k_w short ones.
+ * Layers with few input channels (the first layer: in_c = 3) would spend
+ * the micro-kernel's time switching taps, so their padded tiles are
+ * instead gathered into a small im2col block on the stack, one tap of K
+ * floats.
  *
  * Cache blocking: panels are visited in groups whose weights fit in half
  * of L2, every tile of the thread's rows runs through the group, then the
@@ -58,6 +62,7 @@ typedef struct {
     const float *residual;
     int mr, n_panels, group;
     int im2col;      /* gather each tile into one tap of K floats */
+    int row_taps;    /* read a kernel row's k_w*in_c floats in place when possible */
     long rows;       /* out_h * out_w */
     int split_rows;  /* threads split rows (else panels) */
 } conv_job;
@@ -87,6 +92,28 @@ static void fill_pointers(const float **a, const cnn_conv *c, const float *in, l
         if (++x == c->out_w)
             x = 0, y++;
     }
+}
+
+/* When every pixel of the tile has all k_w taps inside the input row
+ * (and no horizontal dilation), the (kx, ci) part of K is one contiguous
+ * run of the input: one "tap" per kernel row, k_w*in_c floats long, read
+ * in place.  Returns 0 when some pixel needs horizontal padding. */
+static int fill_row_taps(const float **a, const cnn_conv *c, const float *in, long m0, int mr)
+{
+    int y = (int)(m0 / c->out_w), x = (int)(m0 % c->out_w);
+    for (int r = 0; r < mr; r++) {
+        int ix0 = x * c->stride_w - c->pad_left;
+        if (ix0 < 0 || ix0 + c->k_w > c->in_w)
+            return 0;
+        for (int ky = 0; ky < c->k_h; ky++) {
+            int iy = y * c->stride_h + ky * c->dil_h - c->pad_top;
+            a[ky * mr + r] = iy < 0 || iy >= c->in_h ? cnn_zero_row
+                                                     : in + ((size_t)iy * c->in_w + ix0) * c->in_c;
+        }
+        if (++x == c->out_w)
+            x = 0, y++;
+    }
+    return 1;
 }
 
 /* Gathers pixels m0..m0+mr-1 into im2col rows of K floats: per kernel row,
@@ -129,15 +156,11 @@ static void run_rows(const conv_job *j, long row_begin, long row_end, int p_begi
 {
     const cnn_conv *c = j->c;
     int k_total = c->k_h * c->k_w * c->in_c;
-    int n_taps = j->im2col ? 1 : c->k_h * c->k_w;
-    int kc = j->im2col ? k_total : c->in_c;
     size_t panel_floats = (size_t)k_total * CNN_PANEL;
     const float *packed_bias = j->packed + (size_t)j->n_panels * panel_floats;
     const float *a[MAX_TAP_PTRS];
     float col[IM2COL_FLOATS];
     cnn_tile t;
-    t.n_taps = n_taps;
-    t.kc = kc;
     t.a = a;
     t.out_stride = c->out_stride;
     t.res_stride = c->out_c;
@@ -146,10 +169,18 @@ static void run_rows(const conv_job *j, long row_begin, long row_end, int p_begi
         int g_end = g + j->group < p_end ? g + j->group : p_end;
         for (long m0 = row_begin; m0 < row_end; m0 += j->mr) {
             int mr = row_end - m0 < j->mr ? (int)(row_end - m0) : j->mr;
-            if (j->im2col)
+            if (j->row_taps && fill_row_taps(a, c, j->in, m0, mr)) {
+                t.n_taps = c->k_h;
+                t.kc = c->k_w * c->in_c;
+            } else if (j->im2col) {
                 fill_im2col(col, a, c, j->in, m0, mr);
-            else
+                t.n_taps = 1;
+                t.kc = k_total;
+            } else {
                 fill_pointers(a, c, j->in, m0, mr);
+                t.n_taps = c->k_h * c->k_w;
+                t.kc = c->in_c;
+            }
             t.mr = mr;
             for (int p = g; p < g_end; p++) {
                 int n0 = p * CNN_PANEL;
@@ -242,6 +273,7 @@ void cnn_conv_forward(float *out, const float *in, const float *packed,
     j.n_panels = (c->out_c + CNN_PANEL - 1) / CNN_PANEL;
     j.im2col = c->in_c < IM2COL_MAX_IN_C && (long)j.mr * k_total <= IM2COL_FLOATS &&
                k_total > c->in_c;
+    j.row_taps = c->k_w > 1 && (c->dil_w == 1) && c->k_w * c->in_c <= CNN_ZERO_FLOATS;
     if (!j.im2col && (long)c->k_h * c->k_w * j.mr > MAX_TAP_PTRS)
         j.mr = MAX_TAP_PTRS / (c->k_h * c->k_w);
     if (j.mr < 1 || (c->in_c > CNN_ZERO_FLOATS && needs_padding(c))) {

@@ -49,10 +49,6 @@ KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, 
     const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
     const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
     const cnn_act *act = t->act;
-    const int relu = act->kind == CNN_ACT_RELU, has_max = relu && act->has_max;
-    const __m512 zero = _mm512_setzero_ps();
-    const __m512 slope = _mm512_set1_ps(act->negative_slope);
-    const __m512 maxv = _mm512_set1_ps(act->max_value);
     for (int r = 0; r < mr; r++) {
         __m512 v0 = acc0[r], v1 = acc1[r];
         if (t->residual) {
@@ -61,22 +57,14 @@ KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, 
             if (nv == 2)
                 v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, res + 16));
         }
-        if (relu) {
-            v0 = _mm512_mask_mul_ps(v0, _mm512_cmp_ps_mask(v0, zero, _CMP_LT_OQ), v0, slope);
-            v1 = _mm512_mask_mul_ps(v1, _mm512_cmp_ps_mask(v1, zero, _CMP_LT_OQ), v1, slope);
-            if (has_max) {
-                v0 = _mm512_min_ps(v0, maxv);
-                v1 = _mm512_min_ps(v1, maxv);
-            }
-        }
+        v0 = cnn_act16(v0, act);
+        if (nv == 2)
+            v1 = cnn_act16(v1, act);
         float *out = t->out + r * t->out_stride;
         _mm512_mask_storeu_ps(out, m0, v0);
         if (nv == 2)
             _mm512_mask_storeu_ps(out + 16, m1, v1);
     }
-    if (act->kind == CNN_ACT_TANH || act->kind == CNN_ACT_SIGMOID)
-        for (int r = 0; r < mr; r++)
-            cnn_act_avx512(t->out + r * t->out_stride, (size_t)nr, act);
 }
 
 #define TILE_FN(MR)                                                                 \
