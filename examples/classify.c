@@ -20,7 +20,8 @@
  *       -DMODEL=lenet5 -DMODEL_UC=LENET5 -include build/lenet5_rt.h \
  *       examples/classify.c build/lenet5_rt.c build/libcnnrt.a -lm -lpthread \
  *       -o build/classify_lenet5
- *   build/classify_lenet5 examples/weights/lenet5_fashion.safetensors image.pgm
+ *   build/classify_lenet5 examples/weights/lenet5_fashion.safetensors \
+ *       examples/fashion_test0_ankle_boot.pgm examples/fashion_mnist_labels.txt
  *
  * Models with several main outputs are not supported (their infer takes
  * one pointer per output). Exit status: 0 success, 1 bad input or weights,
