@@ -33,7 +33,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
 
 .SECONDARY:
-.PHONY: all deps check check-unit check-cli check-golden check-models check-tools check-sanitize check-valgrind check-full demo bench fuzz install clean
+.PHONY: all deps check check-unit check-cli check-golden check-models check-tools check-sanitize check-valgrind check-reference check-fashion check-full demo bench fuzz install clean
 
 all: $(B)/cnncc $(B)/libcnnrt.a
 
@@ -173,8 +173,14 @@ check-valgrind: $(VALGRIND_MODELS:%=$(B)/models/run_%) $(MODEL_TOOLS)
 	@command -v valgrind >/dev/null || { echo "check-valgrind: valgrind not installed"; exit 1; }
 	sh tests/valgrind.sh $(B) $(VALGRIND_MODELS)
 
-check: check-unit check-cli check-golden $(B)/tests/test_fashion check-models check-tools check-valgrind check-sanitize
+# The reference checked against hand-computed cases before it judges anything.
+check-reference: $(MODEL_TOOLS)
+	sh tests/reference/selftest.sh $(B)/cnncc $(B)/ref/ref_infer $(B)/ref/random_weights
+
+check-fashion: $(B)/tests/test_fashion
 	CK_VERBOSITY=normal $(B)/tests/test_fashion
+
+check: check-unit check-cli check-golden check-fashion check-reference check-models check-tools check-valgrind check-sanitize
 	@echo "make check: all tests passed"
 
 # Heavier: every model under valgrind and with embedded weights, VGG16 included.
@@ -205,13 +211,17 @@ $(B)/bench/peak: bench/peak.c
 
 # ---- fuzzing (clang's libFuzzer) ---------------------------------------------------
 FUZZ_SECONDS ?= 600
-FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -D_POSIX_C_SOURCE=200809L -Iruntime -Icompiler -I$(B)/compiler
+FUZZ_FLAGS := -g -O1 -std=c99 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+  -D_POSIX_C_SOURCE=200809L -Iruntime -Icompiler -I$(B)/compiler
 fuzz: $(B)/compiler/parser.h $(B)/compiler/lexer.h
 	@mkdir -p $(B)/fuzz
-	clang $(FUZZ_FLAGS) -o $(B)/fuzz/fuzz_safetensors tests/fuzz/fuzz_safetensors.c $(filter-out runtime/threads.c,$(RUNTIME_SRC)) -lm -lpthread
+	clang $(FUZZ_FLAGS) -o $(B)/fuzz/fuzz_safetensors tests/fuzz/fuzz_safetensors.c runtime/safetensors.c runtime/safetensors_write.c runtime/json_min.c
 	clang $(FUZZ_FLAGS) -o $(B)/fuzz/fuzz_arch tests/fuzz/fuzz_arch.c $(COMPILER_SRC) $(B)/compiler/lexer.c $(B)/compiler/parser.c $(RUNTIME_SRC) -lm -lpthread
-	$(B)/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -dict=tests/fuzz/safetensors.dict $(B)/fuzz/corpus_st tests/fuzz/corpus_safetensors
-	$(B)/fuzz/fuzz_arch -max_total_time=$(FUZZ_SECONDS) $(B)/fuzz/corpus_arch tests/fuzz/corpus_arch
+	@mkdir -p $(B)/fuzz/corpus_st $(B)/fuzz/corpus_arch
+	$(B)/fuzz/fuzz_safetensors -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -dict=tests/fuzz/safetensors.dict \
+	  -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus_st tests/fuzz/corpus_safetensors
+	$(B)/fuzz/fuzz_arch -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	  -artifact_prefix=$(B)/fuzz/ $(B)/fuzz/corpus_arch tests/fuzz/corpus_arch
 
 # ---- install ------------------------------------------------------------------
 install: all
