@@ -65,6 +65,9 @@ typedef struct {
     int row_taps;    /* read a kernel row's k_w*in_c floats in place when possible */
     long rows;       /* out_h * out_w */
     int split_rows;  /* threads split rows (else panels) */
+    long chunk_size; /* tiles (or panels) per chunk */
+    long n_chunks;
+    long next_chunk; /* shared counter, updated atomically */
 } conv_job;
 
 /* Input row of pixel (y, x) for tap (ky, kx), or the zero row. */
@@ -195,18 +198,27 @@ static void run_rows(const conv_job *j, long row_begin, long row_end, int p_begi
     }
 }
 
+/* Threads take chunks of rows (or panels) from a shared counter instead of
+ * fixed shares: on a busy machine a preempted thread then holds up only its
+ * current chunk, not half the layer. */
 static void conv_task(void *ctx, int index, int n)
 {
-    const conv_job *j = ctx;
-    if (j->split_rows) {
-        long tiles = (j->rows + j->mr - 1) / j->mr;
-        long t0 = tiles * index / n, t1 = tiles * (index + 1) / n;
-        long r0 = t0 * j->mr, r1 = t1 * j->mr < j->rows ? t1 * j->mr : j->rows;
-        run_rows(j, r0, r1, 0, j->n_panels);
-    } else {
-        int p0 = (int)((long)j->n_panels * index / n);
-        int p1 = (int)((long)j->n_panels * (index + 1) / n);
-        run_rows(j, 0, j->rows, p0, p1);
+    conv_job *j = ctx;
+    long tiles = (j->rows + j->mr - 1) / j->mr;
+    (void)index, (void)n;
+    for (;;) {
+        long chunk = __atomic_fetch_add(&j->next_chunk, 1, __ATOMIC_RELAXED);
+        if (chunk >= j->n_chunks)
+            break;
+        long first = chunk * j->chunk_size;
+        if (j->split_rows) {
+            long last = first + j->chunk_size < tiles ? first + j->chunk_size : tiles;
+            long r1 = last * j->mr < j->rows ? last * j->mr : j->rows;
+            run_rows(j, first * j->mr, r1, 0, j->n_panels);
+        } else {
+            long last = first + j->chunk_size < j->n_panels ? first + j->chunk_size : j->n_panels;
+            run_rows(j, 0, j->rows, (int)first, (int)last);
+        }
     }
 }
 
@@ -286,11 +298,21 @@ void cnn_conv_forward(float *out, const float *in, const float *packed,
 
     int n = cnnrt_threads();
     double macs = (double)j.rows * k_total * c->out_c;
+    long tiles = (j.rows + j.mr - 1) / j.mr;
+    j.next_chunk = 0;
     if (n > 1 && macs >= CNN_PARALLEL_MIN_MACS) {
+        /* about eight chunks per thread: enough to even out, few enough
+         * that each still streams its weights through L2 only once */
         j.split_rows = prefer_row_split(j.rows, j.mr, j.n_panels, n);
-        cnn_parallel(conv_task, &j, n);
+        long units = j.split_rows ? tiles : j.n_panels;
+        j.chunk_size = units / (8L * n);
+        j.chunk_size = j.chunk_size < 1 ? 1 : j.chunk_size;
+        j.n_chunks = (units + j.chunk_size - 1) / j.chunk_size;
+        cnn_parallel(conv_task, &j, n < j.n_chunks ? n : (int)j.n_chunks);
     } else {
         j.split_rows = 1;
+        j.chunk_size = tiles;
+        j.n_chunks = 1;
         conv_task(&j, 0, 1);
     }
 }
