@@ -159,7 +159,7 @@ $(B)/tests/test_fashion: tests/unit/test_fashion.c $(B)/demo/lenet5.c $(B)/libcn
 # The converters, when PyTorch and h5py are there (development tools).
 check-tools: $(B)/cnncc
 	@if /usr/bin/python3 -c "import torch, h5py" 2>/dev/null; then \
-	  /usr/bin/python3 tools/test_converters.py --cnncc $(B)/cnncc; \
+	  CNNCC=$(B)/cnncc /usr/bin/python3 tools/test_converters.py; \
 	else echo "check-tools: skipped (python3-torch or python3-h5py not installed)"; fi
 
 # The unit tests and the command-line tests again under ASan and UBSan.
