@@ -294,5 +294,17 @@ else
 fi
 rm -rf "$G"
 
+# Limits that are not an .arch construct: the input size.
+L="$T/limits"
+mkdir "$L"
+{ echo "model big"; awk 'BEGIN { for (i = 0; i < 600000; i++) print "# filler line of a source larger than the limit" }'; } >"$L/big.arch"
+run --check "$L/big.arch"
+check "a source over 16 MiB: exit 1, the limit named" sh -c "[ $rc -eq 1 ] && grep -q 'more than the limit' '$T/err'"
+awk 'BEGIN { printf "model deep\ninput x: (4)\ny = "; for (i = 0; i < 100000; i++) printf "("; }' >"$L/deep.arch"
+run --check "$L/deep.arch"
+check "100,000 open parentheses: exit 1 with one nesting error" \
+    sh -c "[ $rc -eq 1 ] && [ \$(grep -c 'nested deeper' '$T/err') -eq 1 ]"
+rm -rf "$L"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
