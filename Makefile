@@ -25,7 +25,7 @@ COMPILER_SRC := $(filter-out compiler/main.c,$(wildcard compiler/*.c))
 COMPILER_OBJ := $(COMPILER_SRC:compiler/%.c=$(B)/compiler/%.o) $(B)/compiler/lexer.o $(B)/compiler/parser.o
 RUNTIME_SRC  := $(wildcard runtime/*.c)
 RUNTIME_OBJ  := $(RUNTIME_SRC:runtime/%.c=$(B)/runtime/%.o)
-UNIT_SRC     := $(filter-out tests/unit/test_fashion.c,$(wildcard tests/unit/test_*.c))
+UNIT_SRC     := $(filter-out tests/unit/test_fashion.c tests/unit/test_reload.c,$(wildcard tests/unit/test_*.c))
 UNIT_BIN     := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TEST_SUPPORT := $(wildcard tests/support/*.c)
 
@@ -33,7 +33,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
 
 .SECONDARY:
-.PHONY: all deps check check-unit check-cli check-golden check-models check-tools check-sanitize check-valgrind check-reference check-fashion check-full demo bench fuzz install clean
+.PHONY: all deps check check-unit check-cli check-golden check-models check-tools check-sanitize check-valgrind check-reference check-fashion check-reload check-full demo bench fuzz install clean
 
 all: $(B)/cnncc $(B)/libcnnrt.a
 
@@ -109,6 +109,16 @@ $(B)/models/run_%: tests/models/run_model.c $(GEN)/%.c $(B)/libcnnrt.a
 	$(CC) $(GEN_CFLAGS) -Iruntime -I$(GEN) -include $(GEN)/$*.h -DMODEL=$* -DMODEL_UPPER=$(call upper,$*) \
 	  -o $@ tests/models/run_model.c $(GEN)/$*.c $(B)/libcnnrt.a $(LDLIBS)
 
+# GoogLeNet with its auxiliary heads kept: three outputs.
+$(GEN)/googlenet_aux.c: specs/googlenet.arch $(B)/cnncc
+	@mkdir -p $(GEN)
+	$(B)/cnncc $< -o $@ --keep-aux --prefix googlenet_aux
+
+$(B)/models/run_googlenet_aux: tests/models/run_model.c $(GEN)/googlenet_aux.c $(B)/libcnnrt.a
+	@mkdir -p $(B)/models
+	$(CC) $(GEN_CFLAGS) -Iruntime -I$(GEN) -include $(GEN)/googlenet_aux.h -DMODEL=googlenet_aux \
+	  -DMODEL_UPPER=GOOGLENET_AUX -DNOUT=3 -o $@ tests/models/run_model.c $(GEN)/googlenet_aux.c $(B)/libcnnrt.a $(LDLIBS)
+
 # The independent reference implementation (tests only).
 REF_SUPPORT := $(filter-out tests/reference/ref.c tests/reference/random_weights.c,$(wildcard tests/reference/*.c))
 $(B)/ref/ref_infer: tests/reference/ref.c $(REF_SUPPORT) $(wildcard tests/reference/*.h) $(B)/libcnnrt.a
@@ -139,7 +149,7 @@ check-cli: $(B)/cnncc
 
 # Every model generated, compiled warning-free, run, and compared with the reference.
 CHECK_MODELS ?= lenet5 alexnet googlenet resnet50 mobilenet vgg16
-check-models: $(MODEL_TOOLS) $(CHECK_MODELS:%=$(B)/models/run_%)
+check-models: $(MODEL_TOOLS) $(CHECK_MODELS:%=$(B)/models/run_%) $(B)/models/run_googlenet_aux
 	sh tests/models.sh $(B) $(CHECK_MODELS)
 
 # The generated LeNet-5 against PyTorch's outputs (fixtures made by tools/make_golden_lenet5.py).
@@ -177,10 +187,20 @@ check-valgrind: $(VALGRIND_MODELS:%=$(B)/models/run_%) $(MODEL_TOOLS)
 check-reference: $(MODEL_TOOLS)
 	sh tests/reference/selftest.sh $(B)/cnncc $(B)/ref/ref_infer $(B)/ref/random_weights
 
+# m_load_weights is all or nothing (with the generated LeNet-5).
+$(B)/tests/test_reload: tests/unit/test_reload.c $(GEN)/lenet5.c $(B)/libcnnrt.a $(B)/cnncc
+	@mkdir -p $(B)/tests
+	$(B)/cnncc --init-weights specs/lenet5.arch -o $(B)/reload_init.safetensors
+	$(CC) $(ALLCFLAGS) $(CHECK_CFLAGS) -I$(GEN) -Iruntime -DSRCDIR='"$(CURDIR)"' -DBUILDDIR='"$(abspath $(B))"' \
+	  -o $@ $< $(GEN)/lenet5.c $(B)/libcnnrt.a $(CHECK_LIBS) $(LDLIBS)
+
+check-reload: $(B)/tests/test_reload
+	cd $(B) && CK_VERBOSITY=normal $(abspath $(B))/tests/test_reload
+
 check-fashion: $(B)/tests/test_fashion
 	CK_VERBOSITY=normal $(B)/tests/test_fashion
 
-check: check-unit check-cli check-golden check-fashion check-reference check-models check-tools check-valgrind check-sanitize
+check: check-unit check-cli check-golden check-reload check-fashion check-reference check-models check-tools check-valgrind check-sanitize
 	@echo "make check: all tests passed"
 
 # Heavier: every model under valgrind and with embedded weights, VGG16 included.

@@ -40,5 +40,16 @@ for m in "$@"; do
     check "$m 2 threads" sh -c "CNNRT_THREADS=2 $W/run_$m $W/$m.safetensors $W/$m.in.f32 $W/$m.thr && $B/compare $W/${m}.thr0.f32 $W/${m}.ref0.f32"
     rm -f $W/$m.safetensors
 done
+# GoogLeNet generated with --keep-aux: the auxiliary heads match too.
+if [ -x $W/run_googlenet_aux ]; then
+    m=googlenet
+    $B/cnncc --emit=json specs/$m.arch >$W/$m.json &&
+        $B/ref/random_weights $W/$m.json $W/$m.safetensors 7 >/dev/null &&
+        $B/ref/random_weights --input $(input_size $W/$m.json) $W/$m.in.f32 11 >/dev/null &&
+        $B/ref/ref_infer $W/$m.json $W/$m.safetensors $W/$m.in.f32 $W/$m.refaux --aux >/dev/null
+    $W/run_googlenet_aux $W/$m.safetensors $W/$m.in.f32 $W/$m.aux
+    for k in 0 1 2; do check "googlenet --keep-aux output $k" $B/compare $W/$m.aux$k.f32 $W/$m.refaux$k.f32; done
+    rm -f $W/$m.safetensors
+fi
 echo "models: $pass passed, $fail failed"
 [ $fail -eq 0 ]
