@@ -4,11 +4,7 @@
 # input), GFLOP/s = 2 x multiply-accumulates / median time, and the fraction
 # of this core's FMA peak measured in the same run by bench/peak.c.
 set -eu
-# Floats in the model's input, from the JSON graph.
-input_size() {
-    sed -n 's/.*"inputs": \[{"name": "[^"]*", "shape": \[\([0-9, ]*\)\].*/\1/p' "$1" | tr ',' '\n' |
-        awk 'BEGIN { p = 1 } { p *= $1 } END { print p }'
-}
+. tests/lib.sh
 B=$1
 THREADS=$2
 shift 2

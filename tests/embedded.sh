@@ -3,11 +3,7 @@
 # (--weights, .incbin): it must compile warning-free in reasonable time and
 # give the same outputs as the reference.  VGG16 embeds 553 MB: make check-full.
 set -u
-# Floats in the model's input, from the JSON graph.
-input_size() {
-    sed -n 's/.*"inputs": \[{"name": "[^"]*", "shape": \[\([0-9, ]*\)\].*/\1/p' "$1" | tr ',' '\n' |
-        awk 'BEGIN { p = 1 } { p *= $1 } END { print p }'
-}
+. tests/lib.sh
 B=$1
 shift
 E=$B/embedded
@@ -17,9 +13,7 @@ fail=0
 for m in "$@"; do
     M=$(echo $m | tr a-z A-Z)
     start=$(date +%s)
-    if $B/cnncc --emit=json specs/$m.arch >$E/$m.json &&
-        $B/ref/random_weights $E/$m.json $E/$m.safetensors 7 >/dev/null &&
-        $B/ref/random_weights --input $(input_size $E/$m.json) $E/$m.in.f32 11 >/dev/null &&
+    if prepare_model $B $E $m &&
         $B/ref/ref_infer $E/$m.json $E/$m.safetensors $E/$m.in.f32 $E/$m.ref >/dev/null &&
         $B/cnncc specs/$m.arch -o $E/$m.c --weights $E/$m.safetensors &&
         ${CC:-cc} -std=c99 -Wall -Wextra -pedantic -Werror -O2 -D_POSIX_C_SOURCE=200809L -Iruntime -I$E -Wa,-I$E \

@@ -6,11 +6,7 @@
 # under 1e-4 of the output's scale.  The same comparison runs again on the
 # portable C kernels (CNNRT_ISA=generic) and on two threads.
 set -u
-# Floats in the model's input, from the JSON graph.
-input_size() {
-    sed -n 's/.*"inputs": \[{"name": "[^"]*", "shape": \[\([0-9, ]*\)\].*/\1/p' "$1" | tr ',' '\n' |
-        awk 'BEGIN { p = 1 } { p *= $1 } END { print p }'
-}
+. tests/lib.sh
 B=$1
 shift
 W=$B/models
@@ -30,9 +26,7 @@ check() { # name, command...
 }
 
 for m in "$@"; do
-    $B/cnncc --emit=json specs/$m.arch >$W/$m.json || { fail=$((fail + 1)); continue; }
-    $B/ref/random_weights $W/$m.json $W/$m.safetensors 7 >/dev/null &&
-        $B/ref/random_weights --input $(input_size $W/$m.json) $W/$m.in.f32 11 >/dev/null &&
+    prepare_model $B $W $m &&
         $B/ref/ref_infer $W/$m.json $W/$m.safetensors $W/$m.in.f32 $W/$m.ref >/dev/null ||
         { echo "FAIL $m: reference could not run"; fail=$((fail + 1)); continue; }
     check "$m" sh -c "$W/run_$m $W/$m.safetensors $W/$m.in.f32 $W/$m.out && $B/compare $W/${m}.out0.f32 $W/${m}.ref0.f32"
@@ -43,9 +37,7 @@ done
 # GoogLeNet generated with --keep-aux: the auxiliary heads match too.
 if [ -x $W/run_googlenet_aux ]; then
     m=googlenet
-    $B/cnncc --emit=json specs/$m.arch >$W/$m.json &&
-        $B/ref/random_weights $W/$m.json $W/$m.safetensors 7 >/dev/null &&
-        $B/ref/random_weights --input $(input_size $W/$m.json) $W/$m.in.f32 11 >/dev/null &&
+    prepare_model $B $W $m &&
         $B/ref/ref_infer $W/$m.json $W/$m.safetensors $W/$m.in.f32 $W/$m.refaux --aux >/dev/null
     $W/run_googlenet_aux $W/$m.safetensors $W/$m.in.f32 $W/$m.aux
     for k in 0 1 2; do check "googlenet --keep-aux output $k" $B/compare $W/$m.aux$k.f32 $W/$m.refaux$k.f32; done
