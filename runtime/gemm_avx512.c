@@ -69,16 +69,58 @@ KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, 
     }
 }
 
+/* One pixel (dense layers, batch 1): a matrix-vector product streaming the
+ * panel.  Two accumulators would make every k step wait on the previous
+ * FMA (4 cycles), so four k steps go to four independent pairs. */
+KERNEL_INLINE CNN_TARGET_AVX512 void gemv_body(const cnn_tile *t, const int nv)
+{
+    __m512 acc[4][2];
+    for (int u = 0; u < 4; u++)
+        acc[u][0] = acc[u][1] = _mm512_setzero_ps();
+    const float *b = t->b;
+    const int kc = t->kc;
+    for (int tap = 0; tap < t->n_taps; tap++) {
+        const float *x = t->a[tap];
+        int k = 0;
+        for (; k + 4 <= kc; k += 4, b += 4 * CNN_PANEL)
+            for (int u = 0; u < 4; u++) {
+                const __m512 v = _mm512_set1_ps(x[k + u]);
+                acc[u][0] = _mm512_fmadd_ps(v, _mm512_loadu_ps(b + u * CNN_PANEL), acc[u][0]);
+                if (nv == 2)
+                    acc[u][1] = _mm512_fmadd_ps(v, _mm512_loadu_ps(b + u * CNN_PANEL + 16), acc[u][1]);
+            }
+        for (; k < kc; k++, b += CNN_PANEL) {
+            const __m512 v = _mm512_set1_ps(x[k]);
+            acc[0][0] = _mm512_fmadd_ps(v, _mm512_loadu_ps(b), acc[0][0]);
+            if (nv == 2)
+                acc[0][1] = _mm512_fmadd_ps(v, _mm512_loadu_ps(b + 16), acc[0][1]);
+        }
+    }
+    const int nr = t->nr;
+    for (int h = 0; h < nv; h++) {
+        int cols = nr - 16 * h;
+        __mmask16 m = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
+        __m512 v = _mm512_add_ps(_mm512_add_ps(acc[0][h], acc[1][h]), _mm512_add_ps(acc[2][h], acc[3][h]));
+        v = _mm512_add_ps(v, _mm512_loadu_ps(t->bias + 16 * h));
+        if (t->residual)
+            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, t->residual + 16 * h));
+        _mm512_mask_storeu_ps(t->out + 16 * h, m, cnn_act16(v, t->act));
+    }
+}
+
+static CNN_TARGET_AVX512 void gemv_16(const cnn_tile *t) { gemv_body(t, 1); }
+static CNN_TARGET_AVX512 void gemv_32(const cnn_tile *t) { gemv_body(t, 2); }
+
 #define TILE_FN(MR)                                                                 \
     static CNN_TARGET_AVX512 void tile_##MR##_16(const cnn_tile *t) { tile_body(t, MR, 1); } \
     static CNN_TARGET_AVX512 void tile_##MR##_32(const cnn_tile *t) { tile_body(t, MR, 2); }
 
-TILE_FN(1) TILE_FN(2) TILE_FN(3) TILE_FN(4) TILE_FN(5) TILE_FN(6) TILE_FN(7)
+TILE_FN(2) TILE_FN(3) TILE_FN(4) TILE_FN(5) TILE_FN(6) TILE_FN(7)
 TILE_FN(8) TILE_FN(9) TILE_FN(10) TILE_FN(11) TILE_FN(12) TILE_FN(13) TILE_FN(14)
 
 static void (*const tiles[CNN_MR_MAX + 1][2])(const cnn_tile *) = {
     { NULL, NULL },
-    { tile_1_16, tile_1_32 }, { tile_2_16, tile_2_32 }, { tile_3_16, tile_3_32 },
+    { gemv_16, gemv_32 }, { tile_2_16, tile_2_32 }, { tile_3_16, tile_3_32 },
     { tile_4_16, tile_4_32 }, { tile_5_16, tile_5_32 }, { tile_6_16, tile_6_32 },
     { tile_7_16, tile_7_32 }, { tile_8_16, tile_8_32 }, { tile_9_16, tile_9_32 },
     { tile_10_16, tile_10_32 }, { tile_11_16, tile_11_32 }, { tile_12_16, tile_12_32 },

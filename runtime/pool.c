@@ -23,7 +23,8 @@ static void window(const cnn_pool *p, int y, int x, int *y0, int *y1, int *x0, i
     *x1 = *x1 > p->in_w ? p->in_w : *x1;
 }
 
-void cnn_maxpool_forward(float *out, const float *in, const cnn_pool *p)
+/* Window by window, for rows too wide for the stack buffer. */
+static void pool_direct(float *out, const float *in, const cnn_pool *p, int is_max)
 {
     int ch = p->channels;
     for (int y = 0; y < p->out_h; y++)
@@ -32,37 +33,92 @@ void cnn_maxpool_forward(float *out, const float *in, const cnn_pool *p)
             window(p, y, x, &y0, &y1, &x0, &x1);
             float *dst = out + ((size_t)y * p->out_w + x) * p->out_stride;
             for (int c = 0; c < ch; c++)
-                dst[c] = -FLT_MAX;
+                dst[c] = is_max ? -FLT_MAX : 0.0f;
             for (int iy = y0; iy < y1; iy++)
                 for (int ix = x0; ix < x1; ix++) {
                     const float *src = in + ((size_t)iy * p->in_w + ix) * ch;
-                    for (int c = 0; c < ch; c++)
-                        dst[c] = src[c] > dst[c] ? src[c] : dst[c];
+                    if (is_max)
+                        for (int c = 0; c < ch; c++)
+                            dst[c] = src[c] > dst[c] ? src[c] : dst[c];
+                    else
+                        for (int c = 0; c < ch; c++)
+                            dst[c] += src[c];
                 }
+            if (!is_max) {
+                int count = (y1 - y0) * (x1 - x0);
+                float inv = count > 0 ? 1.0f / (float)count : 0.0f;
+                for (int c = 0; c < ch; c++)
+                    dst[c] *= inv;
+            }
         }
+}
+
+/* Rows of the window reduced first, over whole contiguous input rows (long
+ * loops that vectorize even when there are only a few channels), then the
+ * columns of each output pixel from that one row. */
+#define ROW_FLOATS 8192 /* 32 KB of stack */
+
+static void pool_row(float *dst_row, const float *in, const cnn_pool *p, int y, int is_max,
+                     float *row)
+{
+    int ch = p->channels, span = p->in_w * ch;
+    int y0 = y * p->stride_h - p->pad_top, y1 = y0 + p->pool_h;
+    y0 = y0 < 0 ? 0 : y0;
+    y1 = y1 > p->in_h ? p->in_h : y1;
+    memcpy(row, in + (size_t)y0 * span, (size_t)span * sizeof(float));
+    for (int iy = y0 + 1; iy < y1; iy++) {
+        const float *src = in + (size_t)iy * span;
+        if (is_max)
+            for (int i = 0; i < span; i++)
+                row[i] = src[i] > row[i] ? src[i] : row[i];
+        else
+            for (int i = 0; i < span; i++)
+                row[i] += src[i];
+    }
+    for (int x = 0; x < p->out_w; x++) {
+        int x0 = x * p->stride_w - p->pad_left, x1 = x0 + p->pool_w;
+        x0 = x0 < 0 ? 0 : x0;
+        x1 = x1 > p->in_w ? p->in_w : x1;
+        float *dst = dst_row + (size_t)x * p->out_stride;
+        const float *first = row + (size_t)x0 * ch;
+        for (int c = 0; c < ch; c++)
+            dst[c] = first[c];
+        for (int ix = x0 + 1; ix < x1; ix++) {
+            const float *src = row + (size_t)ix * ch;
+            if (is_max)
+                for (int c = 0; c < ch; c++)
+                    dst[c] = src[c] > dst[c] ? src[c] : dst[c];
+            else
+                for (int c = 0; c < ch; c++)
+                    dst[c] += src[c];
+        }
+        if (!is_max) {
+            float inv = 1.0f / (float)((y1 - y0) * (x1 - x0));
+            for (int c = 0; c < ch; c++)
+                dst[c] *= inv;
+        }
+    }
+}
+
+static void pool_forward(float *out, const float *in, const cnn_pool *p, int is_max)
+{
+    float row[ROW_FLOATS];
+    if ((long)p->in_w * p->channels > ROW_FLOATS) {
+        pool_direct(out, in, p, is_max);
+        return;
+    }
+    for (int y = 0; y < p->out_h; y++)
+        pool_row(out + (size_t)y * p->out_w * p->out_stride, in, p, y, is_max, row);
+}
+
+void cnn_maxpool_forward(float *out, const float *in, const cnn_pool *p)
+{
+    pool_forward(out, in, p, 1);
 }
 
 void cnn_avgpool_forward(float *out, const float *in, const cnn_pool *p)
 {
-    int ch = p->channels;
-    for (int y = 0; y < p->out_h; y++)
-        for (int x = 0; x < p->out_w; x++) {
-            int y0, y1, x0, x1;
-            window(p, y, x, &y0, &y1, &x0, &x1);
-            float *dst = out + ((size_t)y * p->out_w + x) * p->out_stride;
-            for (int c = 0; c < ch; c++)
-                dst[c] = 0.0f;
-            for (int iy = y0; iy < y1; iy++)
-                for (int ix = x0; ix < x1; ix++) {
-                    const float *src = in + ((size_t)iy * p->in_w + ix) * ch;
-                    for (int c = 0; c < ch; c++)
-                        dst[c] += src[c];
-                }
-            int count = (y1 - y0) * (x1 - x0);
-            float inv = count > 0 ? 1.0f / (float)count : 0.0f;
-            for (int c = 0; c < ch; c++)
-                dst[c] *= inv;
-        }
+    pool_forward(out, in, p, 0);
 }
 
 /* (pixels, channels) -> (channels) */
