@@ -82,13 +82,14 @@ KERNEL_INLINE CNN_TARGET_AVX512 void gemv_body(const cnn_tile *t, const int nv)
     for (int tap = 0; tap < t->n_taps; tap++) {
         const float *x = t->a[tap];
         int k = 0;
-        for (; k + 4 <= kc; k += 4, b += 4 * CNN_PANEL)
+        for (; k + 4 <= kc; k += 4, b += 4 * CNN_PANEL) {
             for (int u = 0; u < 4; u++) {
                 const __m512 v = _mm512_set1_ps(x[k + u]);
                 acc[u][0] = _mm512_fmadd_ps(v, _mm512_loadu_ps(b + u * CNN_PANEL), acc[u][0]);
                 if (nv == 2)
                     acc[u][1] = _mm512_fmadd_ps(v, _mm512_loadu_ps(b + u * CNN_PANEL + 16), acc[u][1]);
             }
+        }
         for (; k < kc; k++, b += CNN_PANEL) {
             const __m512 v = _mm512_set1_ps(x[k]);
             acc[0][0] = _mm512_fmadd_ps(v, _mm512_loadu_ps(b), acc[0][0]);

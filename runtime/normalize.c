@@ -26,7 +26,7 @@ void cnn_softmax(float *out, const float *in, int rows, int n)
 
 /* base^-beta; the betas models use are done with square roots, which
  * vectorize and are exact to an ulp or two. */
-static float pow_neg(float base, float beta)
+CNN_INLINE float pow_neg(float base, float beta)
 {
     if (beta == 0.5f)
         return 1.0f / sqrtf(base);
@@ -39,34 +39,92 @@ static float pow_neg(float base, float beta)
     return powf(base, -beta);
 }
 
-/* tf.nn.local_response_normalization: sqr_sum over channels [c-r, c+r]
- * clipped to the tensor; out = in / (bias + alpha*sqr_sum)^beta.
- * In place (out == in) is exact for up to 4096 channels. */
-void cnn_lrn(float *out, const float *in, int pixels, int channels, int depth_radius,
-             float bias, float alpha, float beta)
+#define LRN_MAX_FLOATS 8192 /* channels + 2*radius: 32 KB of stack each */
+
+/* One pixel: the squares go into a row padded with `radius` zeros on each
+ * side, so every channel's window is the same 2r+1 shifted adds; plain
+ * loops the compiler vectorizes.  dst may equal src. */
+CNN_INLINE void lrn_pixel(float *dst, const float *src, int channels, int radius, float bias,
+                          float alpha, float beta, float *sq, float *win)
 {
-    float sq[4096];
+    for (int c = 0; c < channels; c++)
+        sq[radius + c] = src[c] * src[c];
+    for (int c = 0; c < channels; c++)
+        win[c] = sq[c];
+    for (int d = 1; d <= 2 * radius; d++)
+        for (int c = 0; c < channels; c++)
+            win[c] += sq[c + d];
+    if (beta == 0.75f)
+        for (int c = 0; c < channels; c++) {
+            float r = sqrtf(bias + alpha * win[c]);
+            dst[c] = src[c] / (r * sqrtf(r));
+        }
+    else
+        for (int c = 0; c < channels; c++)
+            dst[c] = src[c] * pow_neg(bias + alpha * win[c], beta);
+}
+
+CNN_INLINE void lrn_body(float *out, const float *in, int pixels, int channels, int radius,
+                         float bias, float alpha, float beta)
+{
+    float sq[LRN_MAX_FLOATS], win[LRN_MAX_FLOATS];
+    for (int i = 0; i < radius; i++)
+        sq[i] = sq[radius + channels + i] = 0.0f;
+    for (long p = 0; p < pixels; p++)
+        lrn_pixel(out + p * channels, in + p * channels, channels, radius, bias, alpha, beta, sq, win);
+}
+
+static void lrn_generic(float *out, const float *in, int pixels, int channels, int radius,
+                        float bias, float alpha, float beta)
+{
+    lrn_body(out, in, pixels, channels, radius, bias, alpha, beta);
+}
+
+#if CNN_X86
+static CNN_TARGET_AVX512 void lrn_avx512(float *out, const float *in, int pixels, int channels,
+                                         int radius, float bias, float alpha, float beta)
+{
+    lrn_body(out, in, pixels, channels, radius, bias, alpha, beta);
+}
+#endif
+
+/* Windows too wide for the stack rows: direct sums, one channel at a time
+ * (out must not alias in here). */
+static void lrn_direct(float *out, const float *in, int pixels, int channels, int radius,
+                       float bias, float alpha, float beta)
+{
     for (long p = 0; p < pixels; p++) {
         const float *src = in + p * channels;
         float *dst = out + p * channels;
-        for (int c0 = 0; c0 < channels; c0 += 4096) {
-            int n = channels - c0 < 4096 ? channels - c0 : 4096;
-            for (int c = 0; c < n; c++) {
-                int lo = c0 + c - depth_radius, hi = c0 + c + depth_radius;
-                lo = lo < 0 ? 0 : lo;
-                hi = hi >= channels ? channels - 1 : hi;
-                float sum = 0.0f;
-                for (int i = lo; i <= hi; i++)
-                    sum += src[i] * src[i];
-                sq[c] = sum;
-            }
-            /* in place is allowed: dst is written only after its window was read */
-            for (int c = 0; c < n; c++)
-                sq[c] = pow_neg(bias + alpha * sq[c], beta);
-            for (int c = 0; c < n; c++)
-                dst[c0 + c] = src[c0 + c] * sq[c];
+        for (int c = 0; c < channels; c++) {
+            long lo = (long)c - radius, hi = (long)c + radius;
+            lo = lo < 0 ? 0 : lo;
+            hi = hi >= channels ? channels - 1 : hi;
+            double sum = 0.0;
+            for (long i = lo; i <= hi; i++)
+                sum += (double)src[i] * src[i];
+            dst[c] = src[c] * pow_neg(bias + alpha * (float)sum, beta);
         }
     }
+}
+
+/* tf.nn.local_response_normalization: sqr_sum over channels [c-r, c+r]
+ * clipped to the tensor; out = in / (bias + alpha*sqr_sum)^beta.
+ * In place (out == in) is allowed when channels + 2*depth_radius <= 8192. */
+void cnn_lrn(float *out, const float *in, int pixels, int channels, int depth_radius,
+             float bias, float alpha, float beta)
+{
+    if ((long)channels + 2L * depth_radius > LRN_MAX_FLOATS) {
+        lrn_direct(out, in, pixels, channels, depth_radius, bias, alpha, beta);
+        return;
+    }
+#if CNN_X86
+    if (cnn_kernels_get()->isa == CNN_ISA_AVX512) {
+        lrn_avx512(out, in, pixels, channels, depth_radius, bias, alpha, beta);
+        return;
+    }
+#endif
+    lrn_generic(out, in, pixels, channels, depth_radius, bias, alpha, beta);
 }
 
 void cnn_bn_scale_shift(float *scale, float *shift, int channels, const float *gamma,
