@@ -81,10 +81,53 @@ static void lrn_generic(float *out, const float *in, int pixels, int channels, i
 }
 
 #if CNN_X86
+/* The same, with intrinsics: C99's sqrtf must set errno, which keeps the
+ * compiler from vectorizing the scaling loop.  (b)^-0.75 is b^-0.5 * b^-0.25
+ * from one square root, two reciprocal estimates and Newton steps. */
 static CNN_TARGET_AVX512 void lrn_avx512(float *out, const float *in, int pixels, int channels,
                                          int radius, float bias, float alpha, float beta)
 {
-    lrn_body(out, in, pixels, channels, radius, bias, alpha, beta);
+    float sq[LRN_MAX_FLOATS + 16], win[LRN_MAX_FLOATS];
+    const __m512 vbias = _mm512_set1_ps(bias), valpha = _mm512_set1_ps(alpha);
+    const __m512 half = _mm512_set1_ps(0.5f), three = _mm512_set1_ps(3.0f);
+    for (int i = 0; i < radius; i++)
+        sq[i] = sq[radius + channels + i] = 0.0f;
+    for (long p = 0; p < pixels; p++) {
+        const float *src = in + p * channels;
+        float *dst = out + p * channels;
+        for (int c = 0; c < channels; c += 16) {
+            __mmask16 m = channels - c >= 16 ? 0xFFFF : (__mmask16)((1u << (channels - c)) - 1);
+            __m512 x = _mm512_maskz_loadu_ps(m, src + c);
+            _mm512_mask_storeu_ps(sq + radius + c, m, _mm512_mul_ps(x, x));
+        }
+        for (int c = 0; c < channels; c += 16) {
+            __mmask16 m = channels - c >= 16 ? 0xFFFF : (__mmask16)((1u << (channels - c)) - 1);
+            __m512 acc = _mm512_maskz_loadu_ps(m, sq + c);
+            for (int d = 1; d <= 2 * radius; d++)
+                acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, sq + c + d));
+            _mm512_mask_storeu_ps(win + c, m, acc);
+        }
+        if (beta != 0.75f && beta != 0.5f) {
+            for (int c = 0; c < channels; c++)
+                dst[c] = src[c] * pow_neg(bias + alpha * win[c], beta);
+            continue;
+        }
+        for (int c = 0; c < channels; c += 16) {
+            __mmask16 m = channels - c >= 16 ? 0xFFFF : (__mmask16)((1u << (channels - c)) - 1);
+            __m512 b = _mm512_fmadd_ps(valpha, _mm512_maskz_loadu_ps(m, win + c), vbias);
+            b = _mm512_mask_blend_ps(m, _mm512_set1_ps(1.0f), b);
+            /* r = b^-0.5: estimate, then y *= (3 - b*y*y)/2 */
+            __m512 r = _mm512_rsqrt14_ps(b);
+            r = _mm512_mul_ps(_mm512_mul_ps(half, r), _mm512_fnmadd_ps(_mm512_mul_ps(b, r), r, three));
+            __m512 scale = r;
+            if (beta == 0.75f) {
+                /* b^-0.25 = sqrt(b^-0.5) */
+                __m512 q = _mm512_sqrt_ps(r);
+                scale = _mm512_mul_ps(r, q);
+            }
+            _mm512_mask_storeu_ps(dst + c, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + c), scale));
+        }
+    }
 }
 #endif
 

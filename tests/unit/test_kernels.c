@@ -561,10 +561,12 @@ END_TEST
 START_TEST(test_lrn)
 {
     static const float betas[] = { 0.5f, 0.75f, 1.0f, 0.6f };
-    int pixels = 13, channels = 29, radius = 5;
+    int pixels = 13, channels = 37, radius = 5;
     size_t n = (size_t)pixels * channels;
     float *in = rand_tensor(n), *out = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float));
+    for (int i = 0; i < n_isas; i++)
     for (int b = 0; b < 4; b++) {
+        cnnrt_set_isa(isas[i]);
         float bias = 2.0f, alpha = 1e-2f, beta = betas[b];
         for (int p = 0; p < pixels; p++)
             for (int c = 0; c < channels; c++) {
@@ -575,7 +577,8 @@ START_TEST(test_lrn)
                 want[p * channels + c] = (float)(in[p * channels + c] / pow(bias + alpha * sum, beta));
             }
         cnn_lrn(out, in, pixels, channels, radius, bias, alpha, beta);
-        ck_assert_msg(rel_error(out, want, 1, (int)n, (int)n) < TOL, "lrn beta %g", beta);
+        ck_assert_msg(rel_error(out, want, 1, (int)n, (int)n) < TOL, "lrn beta %g on %s", beta,
+                      isa_name(isas[i]));
         memcpy(out, in, n * sizeof(float));
         cnn_lrn(out, out, pixels, channels, radius, bias, alpha, beta);
         ck_assert(rel_error(out, want, 1, (int)n, (int)n) < TOL);
