@@ -92,7 +92,7 @@ $(B)/libcnnrt.a: $(RUNTIME_OBJ)
 # ---- generated models -------------------------------------------------------
 MODELS   := lenet5 alexnet vgg16 googlenet resnet50 mobilenet
 GEN      := $(B)/gen
-GEN_CFLAGS = -std=c99 -Wall -Wextra -pedantic -Werror -D_POSIX_C_SOURCE=200809L $(OPT) -g
+GEN_CFLAGS = -std=c99 -Wall -Wextra -pedantic -Werror -D_POSIX_C_SOURCE=200809L $(CFLAGS)
 upper     = $(shell echo $(1) | tr a-z A-Z)
 
 # generated/: the six models' C, rebuilt by make, never edited by hand.
@@ -172,10 +172,11 @@ check-tools: $(B)/cnncc
 	  CNNCC=$(B)/cnncc /usr/bin/python3 tools/test_converters.py; \
 	else echo "check-tools: skipped (python3-torch or python3-h5py not installed)"; fi
 
-# The unit tests and the command-line tests again under ASan and UBSan.
+# The tests again under ASan and UBSan: compiler, runtime and generated code.
 SAN := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 check-sanitize:
-	@$(MAKE) --no-print-directory B=$(B)/san CFLAGS="$(SAN)" check-unit check-cli check-golden
+	@$(MAKE) --no-print-directory B=$(B)/san CFLAGS="$(SAN)" check-unit check-cli check-golden check-reload \
+	  check-models CHECK_MODELS="lenet5 mobilenet resnet50"
 
 # One generated model under valgrind (make check-full runs all six).
 VALGRIND_MODELS ?= lenet5

@@ -645,6 +645,7 @@ static int by_pos(const void *a, const void *b) {
 
 static void sort_steps(Plan *p) {
     int n = p->n_steps;
+    if (n == 0) return;
     StepKey *keys = xcalloc((size_t)n + 1, sizeof(StepKey));
     Step *sorted = xcalloc((size_t)n + 1, sizeof(Step));
     for (int s = 0; s < n; s++) keys[s].pos = p->steps[s].pos, keys[s].index = s;
