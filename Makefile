@@ -33,7 +33,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
 
 .SECONDARY:
-.PHONY: all deps check check-unit check-cli check-golden check-models check-tools check-sanitize check-valgrind check-reference check-fashion check-reload check-full demo bench fuzz install clean
+.PHONY: all deps check check-unit check-cli check-golden check-models check-tools check-sanitize check-valgrind check-reference check-fashion check-reload check-install check-full demo bench fuzz install clean
 
 all: $(B)/cnncc $(B)/libcnnrt.a
 
@@ -201,7 +201,7 @@ check-reload: $(B)/tests/test_reload
 check-fashion: $(B)/tests/test_fashion
 	CK_VERBOSITY=normal $(B)/tests/test_fashion
 
-check: check-unit check-cli check-golden check-reload check-fashion check-reference check-models check-tools check-valgrind check-sanitize
+check: check-unit check-cli check-golden check-install check-reload check-fashion check-reference check-models check-tools check-valgrind check-sanitize
 	@echo "make check: all tests passed"
 
 # Heavier: every model under valgrind and with embedded weights, VGG16 included.
@@ -252,6 +252,18 @@ install: all
 	install -m 644 runtime/cnnrt.h $(DESTDIR)$(PREFIX)/include/cnnrt.h
 	install -m 644 cnncc.1 $(DESTDIR)$(PREFIX)/share/man/man1/cnncc.1
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' cnnrt.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cnnrt.pc
+
+# make install into a staging directory, then build and run a generated model against it.
+check-install: all $(B)/compare
+	rm -rf $(B)/inst
+	$(MAKE) --no-print-directory install DESTDIR=$(abspath $(B))/inst PREFIX=/usr >/dev/null
+	test -f $(B)/inst/usr/share/man/man1/cnncc.1
+	$(B)/inst/usr/bin/cnncc specs/lenet5.arch -o $(B)/inst/lenet5.c
+	PKG_CONFIG_SYSROOT_DIR=$(abspath $(B))/inst PKG_CONFIG_LIBDIR=$(abspath $(B))/inst/usr/lib/pkgconfig sh -c \
+	  '$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L -I$(B)/inst -include $(B)/inst/lenet5.h -DMODEL=lenet5 -DMODEL_UPPER=LENET5 \
+	     tests/models/run_model.c $(B)/inst/lenet5.c $$(pkg-config --cflags --libs cnnrt) -o $(B)/inst/run_lenet5'
+	$(B)/inst/run_lenet5 tests/fixtures/lenet5_golden.safetensors tests/fixtures/lenet5_golden_input.f32 $(B)/inst/out
+	$(B)/compare $(B)/inst/out0.f32 tests/fixtures/lenet5_golden_output.f32 1e-5
 
 clean:
 	rm -rf $(B)
