@@ -3,7 +3,7 @@
  *
  * Rows of the GEMM are output pixels, K runs over (ky, kx, ci) and columns
  * are output channels, read from the packed panels of cnnrt.h.  The output
- * is cut into tiles of `mr` pixels (the ISA's micro-kernel height) by one
+ * is cut into tiles of at most `mr` pixels (the micro-kernel height) by one
  * panel.  For each tile the driver fills a table of row pointers, one per
  * (tap, pixel), straight into the NHWC input; a tap that falls into the
  * padding points at a shared zero row.  That table is built once per tile
@@ -64,6 +64,7 @@ typedef struct {
     int im2col;      /* gather each tile into one tap of K floats */
     int row_taps;    /* read a kernel row's k_w*in_c floats in place when possible */
     long rows;       /* out_h * out_w */
+    long tiles;      /* ceil(rows / mr), each of about rows/tiles pixels */
     int split_rows;  /* threads split rows (else panels) */
     long chunk_size; /* tiles (or panels) per chunk */
     long n_chunks;
@@ -155,7 +156,14 @@ static void fill_im2col(float *col, const float **a, const cnn_conv *c, const fl
     }
 }
 
-static void run_rows(const conv_job *j, long row_begin, long row_end, int p_begin, int p_end)
+/* First row of tile i: the rows are dealt evenly over the tiles, so 49
+ * pixels make tiles of 13, 12, 12 and 12 rather than 14, 14, 14 and 7. */
+static long tile_start(const conv_job *j, long i)
+{
+    return i * j->rows / j->tiles;
+}
+
+static void run_tiles(const conv_job *j, long tile_begin, long tile_end, int p_begin, int p_end)
 {
     const cnn_conv *c = j->c;
     int k_total = c->k_h * c->k_w * c->in_c;
@@ -170,8 +178,9 @@ static void run_rows(const conv_job *j, long row_begin, long row_end, int p_begi
     t.act = &c->act;
     for (int g = p_begin; g < p_end; g += j->group) {
         int g_end = g + j->group < p_end ? g + j->group : p_end;
-        for (long m0 = row_begin; m0 < row_end; m0 += j->mr) {
-            int mr = row_end - m0 < j->mr ? (int)(row_end - m0) : j->mr;
+        for (long i = tile_begin; i < tile_end; i++) {
+            long m0 = tile_start(j, i);
+            int mr = (int)(tile_start(j, i + 1) - m0);
             if (j->row_taps && fill_row_taps(a, c, j->in, m0, mr)) {
                 t.n_taps = c->k_h;
                 t.kc = c->k_w * c->in_c;
@@ -204,7 +213,6 @@ static void run_rows(const conv_job *j, long row_begin, long row_end, int p_begi
 static void conv_task(void *ctx, int index, int n)
 {
     conv_job *j = ctx;
-    long tiles = (j->rows + j->mr - 1) / j->mr;
     (void)index, (void)n;
     for (;;) {
         long chunk = __atomic_fetch_add(&j->next_chunk, 1, __ATOMIC_RELAXED);
@@ -212,12 +220,11 @@ static void conv_task(void *ctx, int index, int n)
             break;
         long first = chunk * j->chunk_size;
         if (j->split_rows) {
-            long last = first + j->chunk_size < tiles ? first + j->chunk_size : tiles;
-            long r1 = last * j->mr < j->rows ? last * j->mr : j->rows;
-            run_rows(j, first * j->mr, r1, 0, j->n_panels);
+            long last = first + j->chunk_size < j->tiles ? first + j->chunk_size : j->tiles;
+            run_tiles(j, first, last, 0, j->n_panels);
         } else {
             long last = first + j->chunk_size < j->n_panels ? first + j->chunk_size : j->n_panels;
-            run_rows(j, 0, j->rows, (int)first, (int)last);
+            run_tiles(j, 0, j->tiles, (int)first, (int)last);
         }
     }
 }
@@ -259,12 +266,11 @@ static int needs_padding(const cnn_conv *c)
            (c->out_w - 1) * c->stride_w + (c->k_w - 1) * c->dil_w - c->pad_left >= c->in_w;
 }
 
-/* Cost of the busiest thread, in tile-rows x panels, for each way to split. */
-static int prefer_row_split(long rows, int mr, int n_panels, int n)
+/* Cost of the busiest thread, in rows x panels, for each way to split. */
+static int prefer_row_split(long rows, long tiles, int n_panels, int n)
 {
-    long tiles = (rows + mr - 1) / mr;
     long max_tiles = (tiles + n - 1) / n;
-    long row_cost = (max_tiles * mr < rows ? max_tiles * mr : rows) * n_panels;
+    long row_cost = (max_tiles * rows + tiles - 1) / tiles * n_panels;
     long panel_cost = rows * ((n_panels + n - 1) / n);
     return row_cost <= panel_cost;
 }
@@ -299,11 +305,12 @@ void cnn_conv_forward(float *out, const float *in, const float *packed,
     int n = cnnrt_threads();
     double macs = (double)j.rows * k_total * c->out_c;
     long tiles = (j.rows + j.mr - 1) / j.mr;
+    j.tiles = tiles;
     j.next_chunk = 0;
     if (n > 1 && macs >= CNN_PARALLEL_MIN_MACS) {
         /* about eight chunks per thread: enough to even out, few enough
          * that each still streams its weights through L2 only once */
-        j.split_rows = prefer_row_split(j.rows, j.mr, j.n_panels, n);
+        j.split_rows = prefer_row_split(j.rows, tiles, j.n_panels, n);
         long units = j.split_rows ? tiles : j.n_panels;
         j.chunk_size = units / (8L * n);
         j.chunk_size = j.chunk_size < 1 ? 1 : j.chunk_size;
