@@ -33,7 +33,7 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check 2>/dev/null)
 CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt)
 
 .SECONDARY:
-.PHONY: all deps check check-unit check-cli check-golden check-models check-tools check-sanitize check-valgrind check-reference check-fashion check-reload check-install check-full demo bench fuzz install clean
+.PHONY: all deps check check-unit check-cli check-golden check-models check-tools check-sanitize check-valgrind check-reference check-fashion check-reload check-install check-examples check-full demo bench fuzz install clean
 
 all: $(B)/cnncc $(B)/libcnnrt.a
 
@@ -188,6 +188,17 @@ check-valgrind: $(VALGRIND_MODELS:%=$(B)/models/run_%) $(MODEL_TOOLS)
 check-reference: $(MODEL_TOOLS)
 	sh tests/reference/selftest.sh $(B)/cnncc $(B)/ref/ref_infer $(B)/ref/random_weights
 
+# examples/classify.c on the sample image with the trained weights, loaded at run time.
+$(B)/classify_lenet5: examples/classify.c $(GEN)/lenet5.c $(B)/libcnnrt.a
+	$(CC) $(GEN_CFLAGS) -I$(GEN) -Iruntime -DMODEL=lenet5 -DMODEL_UC=LENET5 -include $(GEN)/lenet5.h \
+	  -o $@ $< $(GEN)/lenet5.c $(B)/libcnnrt.a $(LDLIBS)
+
+check-examples: $(B)/classify_lenet5
+	$(B)/classify_lenet5 examples/weights/lenet5_fashion.safetensors examples/fashion_test0_ankle_boot.pgm \
+	  examples/fashion_mnist_labels.txt | tee $(B)/classify.out
+	grep -q "1\..*Ankle boot" $(B)/classify.out
+	! $(B)/classify_lenet5 examples/weights/lenet5_fashion.safetensors README.md 2>/dev/null
+
 # m_load_weights is all or nothing (with the generated LeNet-5).
 $(B)/tests/test_reload: tests/unit/test_reload.c $(GEN)/lenet5.c $(B)/libcnnrt.a $(B)/cnncc
 	@mkdir -p $(B)/tests
@@ -201,7 +212,7 @@ check-reload: $(B)/tests/test_reload
 check-fashion: $(B)/tests/test_fashion
 	CK_VERBOSITY=normal $(B)/tests/test_fashion
 
-check: check-unit check-cli check-golden check-install check-reload check-fashion check-reference check-models check-tools check-valgrind check-sanitize
+check: check-unit check-cli check-golden check-examples check-install check-reload check-fashion check-reference check-models check-tools check-valgrind check-sanitize
 	@echo "make check: all tests passed"
 
 # Heavier: every model under valgrind and with embedded weights, VGG16 included.
