@@ -63,6 +63,7 @@ typedef struct {
     int mr, n_panels, group;
     int im2col;      /* gather each tile into one tap of K floats */
     int row_taps;    /* read a kernel row's k_w*in_c floats in place when possible */
+    int pointwise;   /* 1x1 kernel on a spatial input: prefetch the next tile */
     long rows;       /* out_h * out_w */
     long tiles;      /* ceil(rows / mr), each of about rows/tiles pixels */
     int split_rows;  /* threads split rows (else panels) */
@@ -156,6 +157,25 @@ static void fill_im2col(float *col, const float **a, const cnn_conv *c, const fl
     }
 }
 
+/* Pointwise layers do little work per input byte, and their input often
+ * comes from L3: fetch the next tile's pixels while this one computes. */
+static void prefetch_pixels(const conv_job *j, long m0, long m1)
+{
+#if defined(__GNUC__)
+    const cnn_conv *c = j->c;
+    int y = (int)(m0 / c->out_w), x = (int)(m0 % c->out_w);
+    for (long m = m0; m < m1; m++) {
+        const float *row = tap_row(c, j->in, y, x, 0, 0);
+        for (int ci = 0; ci < c->in_c; ci += 16)
+            __builtin_prefetch(row + ci, 0, 3);
+        if (++x == c->out_w)
+            x = 0, y++;
+    }
+#else
+    (void)j, (void)m0, (void)m1;
+#endif
+}
+
 /* First row of tile i: the rows are dealt evenly over the tiles, so 49
  * pixels make tiles of 13, 12, 12 and 12 rather than 14, 14, 14 and 7. */
 static long tile_start(const conv_job *j, long i)
@@ -194,6 +214,8 @@ static void run_tiles(const conv_job *j, long tile_begin, long tile_end, int p_b
                 t.kc = c->in_c;
             }
             t.mr = mr;
+            if (j->pointwise && i + 1 < tile_end)
+                prefetch_pixels(j, tile_start(j, i + 1), tile_start(j, i + 2));
             for (int p = g; p < g_end; p++) {
                 int n0 = p * CNN_PANEL;
                 t.nr = c->out_c - n0 < CNN_PANEL ? c->out_c - n0 : CNN_PANEL;
@@ -291,6 +313,7 @@ void cnn_conv_forward(float *out, const float *in, const float *packed,
     j.n_panels = (c->out_c + CNN_PANEL - 1) / CNN_PANEL;
     j.im2col = c->in_c < IM2COL_MAX_IN_C && (long)j.mr * k_total <= IM2COL_FLOATS &&
                k_total > c->in_c;
+    j.pointwise = c->k_h == 1 && c->k_w == 1 && c->out_h * c->out_w > 1;
     j.row_taps = c->k_w > 1 && (c->dil_w == 1) && c->k_w * c->in_c <= CNN_ZERO_FLOATS;
     if (!j.im2col && (long)c->k_h * c->k_w * j.mr > MAX_TAP_PTRS)
         j.mr = MAX_TAP_PTRS / (c->k_h * c->k_w);

@@ -212,11 +212,28 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const 
         ky_ok[ky] = iy >= 0 && iy < g->in_h;
         rows[ky] = ky_ok[ky] ? in + (size_t)iy * in_w * g->in_c : in;
     }
+    /* The input rows the next output row adds (stride_h of them), fetched
+     * into L2 alongside this row's work: they usually come from L3. */
+    const float *next_rows[2] = { NULL, NULL };
+    for (int s = 0; s < 2 && s < g->stride_h; s++) {
+        int iy = (y + 1) * g->stride_h + (KH - 1) * g->dil_h - g->pad_top - s;
+        if (y + 1 < g->out_h && iy >= 0 && iy < g->in_h)
+            next_rows[s] = in + (size_t)iy * in_w * g->in_c;
+    }
+    const size_t row_floats = (size_t)in_w * g->in_c;
+    const size_t prefetch_step = (row_floats + (size_t)g->out_w - 1) / (size_t)g->out_w;
     /* Pixel by pixel, all channels: input and output stream through
      * memory in order, and the few KB of weights stay in L1. */
     const int fast = KH == 3 && KW == 3 && dw == 1 && (sw == 1 || sw == 2) &&
                      act->kind != CNN_ACT_TANH && act->kind != CNN_ACT_SIGMOID;
     for (int x = 0; x < g->out_w; x++) {
+        for (int s = 0; s < 2; s++)
+            if (next_rows[s]) {
+                /* this column's share of the next rows: a few lines */
+                const float *from = next_rows[s] + (size_t)x * prefetch_step;
+                for (size_t f = 0; f < prefetch_step; f += 16)
+                    _mm_prefetch((const char *)(from + f), _MM_HINT_T1);
+            }
         if (fast && x >= x_lo && x + 4 <= x_hi) {
             float *dst = out + ((size_t)y * g->out_w + x) * g->out_stride;
             const int wide = x + 8 <= x_hi;
