@@ -71,6 +71,9 @@ typedef struct {
     cnn_tile_fn tile;
     cnn_dw_row_fn dw_row;
     cnn_act_fn act;    /* in place, any activation */
+    /* a special convolution path; returns 0 when the layer is not its kind */
+    int (*conv_small)(float *out, const float *in, const float *packed,
+                      const float *residual, const cnn_conv *c);
 } cnn_kernels;
 
 const cnn_kernels *cnn_kernels_get(void);
@@ -85,6 +88,8 @@ void cnn_tile_avx512(const cnn_tile *t);
 void cnn_dw_row_avx512(float *out, const float *in, const float *packed,
                        const cnn_dwconv *d, int y);
 void cnn_act_avx512(float *x, size_t n, const cnn_act *act);
+int cnn_conv_small_avx512(float *out, const float *in, const float *packed,
+                          const float *residual, const cnn_conv *c);
 void cnn_tile_avx2(const cnn_tile *t);
 #endif
 

@@ -304,6 +304,8 @@ void cnn_conv_forward(float *out, const float *in, const float *packed,
     int k_total = c->k_h * c->k_w * c->in_c;
     j.c = c;
     j.kern = cnn_kernels_get();
+    if (j.kern->conv_small && j.kern->conv_small(out, in, packed, residual, c))
+        return;
     j.out = out;
     j.in = in;
     j.packed = packed;

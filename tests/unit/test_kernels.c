@@ -204,6 +204,11 @@ static const conv_case CONV_CASES[] = {
     { 7, 7, 130, 200, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 1, 0 }, /* 7x7: panel split */
     { 3, 4, 8, 5, 4, 5, 1, 1, 1, 1, 1, 2, 2, 2, 0, RES_NONE, 1, 0 },         /* kernel > input */
     { 4, 30, 20, 9, 1, 3, 1, 3, 1, 1, 0, 0, 1, 1, 0, RES_NONE, 2, 0 },       /* stride 3 in w */
+    /* one input channel, few outputs: the pixel-vectorized path */
+    { 9, 37, 1, 12, 3, 3, 2, 1, 1, 2, 1, 1, 2, 1, 5, RES_NONE, 2, 0 },       /* slice, dilation */
+    { 40, 50, 1, 1, 7, 1, 1, 1, 1, 1, 3, 3, 0, 0, 0, RES_NONE, 5, 0 },       /* 7x1, one output */
+    { 10, 20, 1, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_SEPARATE, 6, 0 },   /* residual: GEMM */
+    { 200, 120, 1, 8, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 1, 1 },     /* rows by rows */
 };
 #define N_CONV_CASES (int)(sizeof CONV_CASES / sizeof CONV_CASES[0])
 
