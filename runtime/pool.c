@@ -10,6 +10,10 @@
 
 #include "cnnrt_internal.h"
 
+#if CNN_X86
+#include <immintrin.h>
+#endif
+
 /* Window of output (y, x) clipped to the input: rows [*y0, *y1), cols [*x0, *x1). */
 static void window(const cnn_pool *p, int y, int x, int *y0, int *y1, int *x0, int *x1)
 {
@@ -100,6 +104,45 @@ static void pool_row(float *dst_row, const float *in, const cnn_pool *p, int y, 
     }
 }
 
+#if CNN_X86
+/* pool_row with 16-channel vectors: the per-pixel loops above run over
+ * `channels` floats, only 6 or 16 in small models, where scalar tails
+ * dominate; masked vectors have none. */
+static CNN_TARGET_AVX512 void pool_row_avx512(float *dst_row, const float *in, const cnn_pool *p,
+                                              int y, int is_max, float *row)
+{
+    int ch = p->channels, span = p->in_w * ch;
+    int y0 = y * p->stride_h - p->pad_top, y1 = y0 + p->pool_h;
+    y0 = y0 < 0 ? 0 : y0;
+    y1 = y1 > p->in_h ? p->in_h : y1;
+    for (int i = 0; i < span; i += 16) {
+        __mmask16 m = span - i >= 16 ? 0xFFFF : (__mmask16)((1u << (span - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, in + (size_t)y0 * span + i);
+        for (int iy = y0 + 1; iy < y1; iy++) {
+            __m512 u = _mm512_maskz_loadu_ps(m, in + (size_t)iy * span + i);
+            v = is_max ? _mm512_max_ps(v, u) : _mm512_add_ps(v, u);
+        }
+        _mm512_mask_storeu_ps(row + i, m, v);
+    }
+    for (int x = 0; x < p->out_w; x++) {
+        int x0 = x * p->stride_w - p->pad_left, x1 = x0 + p->pool_w;
+        x0 = x0 < 0 ? 0 : x0;
+        x1 = x1 > p->in_w ? p->in_w : x1;
+        float *dst = dst_row + (size_t)x * p->out_stride;
+        const __m512 inv = _mm512_set1_ps(1.0f / (float)((y1 - y0) * (x1 - x0)));
+        for (int c = 0; c < ch; c += 16) {
+            __mmask16 m = ch - c >= 16 ? 0xFFFF : (__mmask16)((1u << (ch - c)) - 1);
+            __m512 v = _mm512_maskz_loadu_ps(m, row + (size_t)x0 * ch + c);
+            for (int ix = x0 + 1; ix < x1; ix++) {
+                __m512 u = _mm512_maskz_loadu_ps(m, row + (size_t)ix * ch + c);
+                v = is_max ? _mm512_max_ps(v, u) : _mm512_add_ps(v, u);
+            }
+            _mm512_mask_storeu_ps(dst + c, m, is_max ? v : _mm512_mul_ps(v, inv));
+        }
+    }
+}
+#endif
+
 static void pool_forward(float *out, const float *in, const cnn_pool *p, int is_max)
 {
     float row[ROW_FLOATS];
@@ -107,6 +150,13 @@ static void pool_forward(float *out, const float *in, const cnn_pool *p, int is_
         pool_direct(out, in, p, is_max);
         return;
     }
+#if CNN_X86
+    if (cnn_kernels_get()->isa == CNN_ISA_AVX512) {
+        for (int y = 0; y < p->out_h; y++)
+            pool_row_avx512(out + (size_t)y * p->out_w * p->out_stride, in, p, y, is_max, row);
+        return;
+    }
+#endif
     for (int y = 0; y < p->out_h; y++)
         pool_row(out + (size_t)y * p->out_w * p->out_stride, in, p, y, is_max, row);
 }
