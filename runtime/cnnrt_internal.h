@@ -56,6 +56,8 @@ typedef struct {
     const float *residual;  /* NULL, or pixel r at residual + r*res_stride */
     ptrdiff_t res_stride;
     const cnn_act *act;
+    ptrdiff_t prefetch_offset; /* 0, or floats from b to data worth prefetching
+                                  alongside (the next panel, still cold) */
 } cnn_tile;
 
 typedef void (*cnn_tile_fn)(const cnn_tile *t);

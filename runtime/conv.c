@@ -64,6 +64,7 @@ typedef struct {
     int im2col;      /* gather each tile into one tap of K floats */
     int row_taps;    /* read a kernel row's k_w*in_c floats in place when possible */
     int pointwise;   /* 1x1 kernel on a spatial input: prefetch the next tile */
+    int cold_weights; /* weights larger than L2 and few rows: every tile prefetches */
     long rows;       /* out_h * out_w */
     long tiles;      /* ceil(rows / mr), each of about rows/tiles pixels */
     int split_rows;  /* threads split rows (else panels) */
@@ -223,6 +224,12 @@ static void run_tiles(const conv_job *j, long tile_begin, long tile_end, int p_b
                 t.bias = packed_bias + n0;
                 t.out = j->out + (size_t)m0 * c->out_stride + n0;
                 t.residual = j->residual ? j->residual + (size_t)m0 * c->out_c + n0 : NULL;
+                /* the first tile of a pass meets every panel cold: have it
+                 * fetch the next panel while it computes on this one (every
+                 * tile does, when a few rows stream many MB of weights) */
+                t.prefetch_offset = (i == tile_begin || j->cold_weights) && p + 1 < p_end
+                                        ? (ptrdiff_t)panel_floats
+                                        : 0;
                 j->kern->tile(&t);
             }
         }
@@ -326,6 +333,7 @@ void cnn_conv_forward(float *out, const float *in, const float *packed,
     size_t panel_bytes = (size_t)k_total * CNN_PANEL * sizeof(float);
     j.group = (int)(L2_PANEL_BYTES / panel_bytes);
     j.group = j.group < 1 ? 1 : j.group;
+    j.cold_weights = panel_bytes * j.n_panels > 2 * L2_PANEL_BYTES && j.rows <= 16L * j.mr;
 
     int n = cnnrt_threads();
     double macs = (double)j.rows * k_total * c->out_c;

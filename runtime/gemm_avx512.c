@@ -18,7 +18,10 @@
 
 #define KERNEL_INLINE static inline __attribute__((always_inline))
 
-KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, const int nv)
+/* pf: also pull the next panel's weights in, two lines per k step (the
+ * driver asks for it on the first tile of a pass, when they are cold). */
+KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, const int nv,
+                                               const int pf)
 {
     __m512 acc0[CNN_MR_MAX], acc1[CNN_MR_MAX];
     const __m512 bias0 = _mm512_loadu_ps(t->bias), bias1 = _mm512_loadu_ps(t->bias + 16);
@@ -38,6 +41,10 @@ KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, 
         for (int k = 0; k < kc; k++, b += CNN_PANEL) {
             const __m512 w0 = _mm512_loadu_ps(b);
             const __m512 w1 = nv == 2 ? _mm512_loadu_ps(b + 16) : w0;
+            if (pf) {
+                _mm_prefetch((const char *)(b + t->prefetch_offset), _MM_HINT_T1);
+                _mm_prefetch((const char *)(b + t->prefetch_offset + 16), _MM_HINT_T1);
+            }
             for (int r = 0; r < mr; r++) {
                 const __m512 x = _mm512_set1_ps(p[r][k]);
                 acc0[r] = _mm512_fmadd_ps(x, w0, acc0[r]);
@@ -113,24 +120,27 @@ static CNN_TARGET_AVX512 void gemv_16(const cnn_tile *t) { gemv_body(t, 1); }
 static CNN_TARGET_AVX512 void gemv_32(const cnn_tile *t) { gemv_body(t, 2); }
 
 #define TILE_FN(MR)                                                                 \
-    static CNN_TARGET_AVX512 void tile_##MR##_16(const cnn_tile *t) { tile_body(t, MR, 1); } \
-    static CNN_TARGET_AVX512 void tile_##MR##_32(const cnn_tile *t) { tile_body(t, MR, 2); }
+    static CNN_TARGET_AVX512 void tile_##MR##_16(const cnn_tile *t) { tile_body(t, MR, 1, 0); } \
+    static CNN_TARGET_AVX512 void tile_##MR##_32(const cnn_tile *t) { tile_body(t, MR, 2, 0); } \
+    static CNN_TARGET_AVX512 void tile_##MR##_32pf(const cnn_tile *t) { tile_body(t, MR, 2, 1); }
 
 TILE_FN(2) TILE_FN(3) TILE_FN(4) TILE_FN(5) TILE_FN(6) TILE_FN(7)
 TILE_FN(8) TILE_FN(9) TILE_FN(10) TILE_FN(11) TILE_FN(12) TILE_FN(13) TILE_FN(14)
 
-static void (*const tiles[CNN_MR_MAX + 1][2])(const cnn_tile *) = {
-    { NULL, NULL },
-    { gemv_16, gemv_32 }, { tile_2_16, tile_2_32 }, { tile_3_16, tile_3_32 },
-    { tile_4_16, tile_4_32 }, { tile_5_16, tile_5_32 }, { tile_6_16, tile_6_32 },
-    { tile_7_16, tile_7_32 }, { tile_8_16, tile_8_32 }, { tile_9_16, tile_9_32 },
-    { tile_10_16, tile_10_32 }, { tile_11_16, tile_11_32 }, { tile_12_16, tile_12_32 },
-    { tile_13_16, tile_13_32 }, { tile_14_16, tile_14_32 },
+static void (*const tiles[CNN_MR_MAX + 1][3])(const cnn_tile *) = {
+    { NULL, NULL, NULL },
+    { gemv_16, gemv_32, gemv_32 }, { tile_2_16, tile_2_32, tile_2_32pf },
+    { tile_3_16, tile_3_32, tile_3_32pf }, { tile_4_16, tile_4_32, tile_4_32pf },
+    { tile_5_16, tile_5_32, tile_5_32pf }, { tile_6_16, tile_6_32, tile_6_32pf },
+    { tile_7_16, tile_7_32, tile_7_32pf }, { tile_8_16, tile_8_32, tile_8_32pf },
+    { tile_9_16, tile_9_32, tile_9_32pf }, { tile_10_16, tile_10_32, tile_10_32pf },
+    { tile_11_16, tile_11_32, tile_11_32pf }, { tile_12_16, tile_12_32, tile_12_32pf },
+    { tile_13_16, tile_13_32, tile_13_32pf }, { tile_14_16, tile_14_32, tile_14_32pf },
 };
 
 void cnn_tile_avx512(const cnn_tile *t)
 {
-    tiles[t->mr][t->nr > 16](t);
+    tiles[t->mr][t->nr <= 16 ? 0 : t->prefetch_offset ? 2 : 1](t);
 }
 
 /* ---- depthwise (depth_multiplier 1) --------------------------------------
