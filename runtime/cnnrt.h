@@ -183,7 +183,9 @@ enum cnn_isa { CNN_ISA_GENERIC, CNN_ISA_AVX2, CNN_ISA_AVX512 };
 int cnnrt_set_isa(int isa);
 int cnnrt_isa(void);
 
-/* Stack use: no runtime function needs more than about 64 KB of stack. */
+/* Stack use: no runtime function needs more than about 72 KB of stack (the
+ * largest users are the one-channel convolution and LRN rows, 64 KB each);
+ * no kernel allocates memory or keeps static scratch. */
 
 /*
  * Safetensors.  A model declares the tensors it needs; cnn_st_load checks
