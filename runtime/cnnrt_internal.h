@@ -19,7 +19,8 @@
 
 #include "cnnrt.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+/* -DCNNRT_PORTABLE builds the plain C kernels only, as on a non-x86 target. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CNNRT_PORTABLE)
 #define CNN_X86 1
 #define CNN_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
 #define CNN_TARGET_AVX2 __attribute__((target("avx2,fma")))
