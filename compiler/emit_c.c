@@ -173,7 +173,7 @@ static void emit_step(const Emit *e, int s) {
     FILE *out = e->out;
     char o[64], in[64], res[64];
     const char *pre = e->prefix;
-    if (st->out >= 0) tensor_ref(e, st->out, st->kind == K_COPY_CHANNELS ? st->pad[0] : 0, o, sizeof o);
+    if (st->out >= 0) tensor_ref(e, st->out, st->kind == K_COPY_CHANNELS ? st->slice : 0, o, sizeof o);
     if (st->n_in) tensor_ref(e, st->in[0], 0, in, sizeof in);
     TensorView v;
     plan_view(e->p, st->n_in ? st->in[0] : st->out, &v);
@@ -237,7 +237,7 @@ static void emit_step(const Emit *e, int s) {
     }
     case K_COPY:
         if (e->p->n_outputs == 1) fprintf(out, "    memcpy(output, %s, %lld * sizeof(float));\n", in, count);
-        else fprintf(out, "    memcpy(output%d, %s, %lld * sizeof(float));\n", st->pad[0], in, count);
+        else fprintf(out, "    memcpy(output%d, %s, %lld * sizeof(float));\n", st->output, in, count);
         break;
     }
 }

@@ -362,7 +362,7 @@ static void plan_concat(Builder *b, int i, const Layer *l) {
             Step *c = new_step(b, K_COPY_CHANNELS, i);
             c->in[0] = in;
             c->n_in = 1;
-            c->pad[0] = (int)offset; /* channel offset of the slice */
+            c->slice = (int)offset;
             anchor = c;
         }
         offset += in_c;
@@ -563,7 +563,7 @@ static void place_outputs(Builder *bl) {
         s->in[0] = t;
         s->n_in = 1;
         s->out = -1;
-        s->pad[0] = k;
+        s->output = k;
         s->pos = 1 << 30;
     }
 }

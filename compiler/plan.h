@@ -64,6 +64,8 @@ typedef struct {
     cnn_act act;      /* fused activation (K_CONV, K_DWCONV, K_ADD, K_ACTIVATE) */
     int prep;         /* index into Plan.preps (its weights), or -1 */
     int pad[4];       /* K_ZERO_PAD: top, bottom, left, right */
+    int slice;        /* K_COPY_CHANNELS: first channel of the slice written */
+    int output;       /* K_COPY: which output parameter */
     int lrn_radius;
     float lrn_bias, lrn_alpha, lrn_beta;
 } Step;

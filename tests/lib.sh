@@ -6,6 +6,11 @@ input_size() {
         awk 'BEGIN { p = 1 } { p *= $1 } END { print p }'
 }
 
+# Main outputs of the model, from the JSON graph.
+output_count() {
+    sed -n 's/.*"outputs": \[\([^]]*\)\].*/\1/p' "$1" | tr ',' '\n' | grep -c .
+}
+
 # prepare_model BUILD DIR MODEL: DIR/MODEL.json, seeded weights DIR/MODEL.safetensors
 # (batch-normalization statistics included) and a seeded input DIR/MODEL.in.f32.
 prepare_model() {

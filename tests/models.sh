@@ -34,6 +34,34 @@ for m in "$@"; do
     check "$m 2 threads" sh -c "CNNRT_THREADS=2 $W/run_$m $W/$m.safetensors $W/$m.in.f32 $W/$m.thr && $B/compare $W/${m}.thr0.f32 $W/${m}.ref0.f32"
     rm -f $W/$m.safetensors
 done
+# The small models of tests/golden/ exercise every op and every rewrite
+# (copies into concatenations, folded padding, unfused batch norm, n-ary add).
+G=$B/golden_models
+mkdir -p $G
+for f in tests/golden/*.arch; do
+    g=$(basename $f .arch)
+    cp $f $G/$g.arch
+    $B/cnncc --emit=json $f >$G/$g.json &&
+        $B/ref/random_weights $G/$g.json $G/$g.safetensors 5 >/dev/null &&
+        $B/ref/random_weights --input $(input_size $G/$g.json) $G/$g.in.f32 9 >/dev/null &&
+        $B/ref/ref_infer $G/$g.json $G/$g.safetensors $G/$g.in.f32 $G/$g.ref >/dev/null &&
+        $B/cnncc $f -o $G/$g.c --prefix g &&
+        ${CC:-cc} -std=c99 -Wall -Wextra -pedantic -Werror -O1 -D_POSIX_C_SOURCE=200809L -Iruntime -I$G \
+            -include $G/$g.h -DMODEL=g -DMODEL_UPPER=G -DNOUT=$(output_count $G/$g.json) -o $G/run_$g tests/models/run_model.c $G/$g.c \
+            $B/libcnnrt.a -lm -lpthread ||
+        { echo "FAIL golden $g: could not build"; fail=$((fail + 1)); continue; }
+    for isa in native generic; do
+        $G/run_$g $G/$g.safetensors $G/$g.in.f32 $G/$g.$isa >/dev/null 2>&1 ||
+            CNNRT_ISA=generic $G/run_$g $G/$g.safetensors $G/$g.in.f32 $G/$g.$isa
+        [ $isa = generic ] && CNNRT_ISA=generic $G/run_$g $G/$g.safetensors $G/$g.in.f32 $G/$g.$isa
+        k=0
+        while [ $k -lt $(output_count $G/$g.json) ]; do
+            check "golden $g ($isa) output $k" $B/compare $G/$g.$isa$k.f32 $G/$g.ref$k.f32
+            k=$((k + 1))
+        done
+    done
+done
+
 # GoogLeNet generated with --keep-aux: the auxiliary heads match too.
 if [ -x $W/run_googlenet_aux ]; then
     m=googlenet
