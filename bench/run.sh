@@ -43,11 +43,15 @@ bench_one() { # name arch runner
 }
 for m in "$@"; do bench_one $m specs/$m.arch $B/models/run_$m; done
 
-# AlexNet's dense layers read 235 MB of weights per inference: bandwidth-bound.
-$B/cnncc bench/alexnet_dense.arch -o $D/alexnet_dense.c
-${CC:-cc} -std=c99 -O2 -D_POSIX_C_SOURCE=200809L -Iruntime -I$D -include $D/alexnet_dense.h -DMODEL=alexnet_dense \
-    -DMODEL_UPPER=ALEXNET_DENSE -o $D/run_alexnet_dense tests/models/run_model.c $D/alexnet_dense.c $B/libcnnrt.a -lm -lpthread
-bench_one alexnet_dense bench/alexnet_dense.arch $D/run_alexnet_dense
+# The dense layers of AlexNet and VGG16 read their weights once per
+# inference: bound by memory bandwidth, not by the FMA units.
 echo
-awk -v b=$bytes_alexnet_dense -v t=$time_alexnet_dense -v c=$copy 'BEGIN {
-    bw = b / t / 1000; printf "AlexNet dense layers: %.0f MB read per inference, %.1f GB/s = %.0f%% of the copy bandwidth\n", b / 1e6, bw, 100 * bw / c }'
+for d in alexnet_dense vgg16_dense; do
+    $B/cnncc bench/$d.arch -o $D/$d.c
+    ${CC:-cc} -std=c99 -O2 -D_POSIX_C_SOURCE=200809L -Iruntime -I$D -include $D/$d.h -DMODEL=$d \
+        -DMODEL_UPPER=$(echo $d | tr a-z A-Z) -o $D/run_$d tests/models/run_model.c $D/$d.c $B/libcnnrt.a -lm -lpthread
+    bench_one $d bench/$d.arch $D/run_$d >/dev/null
+    eval "t=\$time_$d b=\$bytes_$d"
+    awk -v n=$d -v b=$b -v t=$t -v c=$copy 'BEGIN {
+        bw = b / t / 1000; printf "%-14s %5.0f MB of weights read per inference in %.0f us: %.1f GB/s = %.0f%% of the copy bandwidth\n", n, b / 1e6, t, bw, 100 * bw / c }'
+done
