@@ -17,6 +17,7 @@ LDLIBS  := -lm -lpthread
 B       ?= build
 PREFIX  ?= /usr/local
 VERSION := 0.1.0
+MODELS  := lenet5 alexnet vgg16 googlenet resnet50 mobilenet
 
 # Debian packages the build and tests need.
 DEB_PKGS := flex bison check pkg-config valgrind
@@ -35,7 +36,7 @@ CHECK_LIBS   = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsub
 .SECONDARY:
 .PHONY: all deps check check-unit check-cli check-golden check-models check-tools check-sanitize check-valgrind check-reference check-fashion check-reload check-install check-examples check-full demo bench fuzz install clean
 
-all: $(B)/cnncc $(B)/libcnnrt.a
+all: $(B)/cnncc $(B)/libcnnrt.a $(MODELS:%=generated/%.c)
 
 # Install missing Debian packages when root; otherwise say the exact command.
 deps:
@@ -90,7 +91,6 @@ $(B)/libcnnrt.a: $(RUNTIME_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 # ---- generated models -------------------------------------------------------
-MODELS   := lenet5 alexnet vgg16 googlenet resnet50 mobilenet
 GEN      := $(B)/gen
 GEN_CFLAGS = -std=c99 -Wall -Wextra -pedantic -Werror -D_POSIX_C_SOURCE=200809L $(CFLAGS)
 upper     = $(shell echo $(1) | tr a-z A-Z)
@@ -146,6 +146,9 @@ check-unit: $(UNIT_BIN) $(B)/cnncc
 
 check-cli: $(B)/cnncc
 	sh tests/cli.sh $(B)/cnncc
+	@mkdir -p $(B)/fresh; for m in $(MODELS); do $(B)/cnncc specs/$$m.arch -o $(B)/fresh/$$m.c && \
+	  cmp -s $(B)/fresh/$$m.c generated/$$m.c && cmp -s $(B)/fresh/$$m.h generated/$$m.h || \
+	  { echo "generated/$$m.c is stale: run make"; exit 1; }; done; echo "generated/ matches cnncc's output"
 
 # Every model generated, compiled warning-free, run, and compared with the reference.
 CHECK_MODELS ?= lenet5 alexnet googlenet resnet50 mobilenet vgg16
