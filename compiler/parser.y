@@ -102,6 +102,10 @@ stmt
           $$ = leaf(N_REPEAT, &@1); $$->ival = $2; $$->kids = $5;
           $$->loc = mkloc(&@2);
       }
+    | REPEAT INT opt_nls open stmts stmt close { /* repeat 3 { x = f(x) } on one line */
+          $$ = leaf(N_REPEAT, &@1); $$->ival = $2; $$->kids = ast_append($5, $6);
+          $$->loc = mkloc(&@2);
+      }
     | OUTPUT names opt_aux {
           $$ = leaf(N_OUTPUT, &@1); $$->kids = $2; $$->ival = $3;
       }
