@@ -119,7 +119,7 @@ void summary_print(FILE *out, const Graph *g, const Plan *p) {
     fprintf(out, "Multiply-accumulates: %s\n", buf);
     fmt_thousands(g->params * 4, buf, sizeof buf);
     fprintf(out, "Weight bytes: %s (float32)\n", buf);
-    if (g->aux_params) {
+    if (g->n_aux_outputs && g->aux_params) {
         fmt_thousands(g->params - g->aux_params, buf, sizeof buf);
         fprintf(out, "Params without auxiliary heads: %s\n", buf);
     }
