@@ -58,7 +58,10 @@ typedef struct {
     ptrdiff_t res_stride;
     const cnn_act *act;
     ptrdiff_t prefetch_offset; /* 0, or floats from b to data worth prefetching
-                                  alongside (the next panel, still cold) */
+                                  alongside (part of the next panel, still cold) */
+    int prefetch_step;         /* bytes the prefetch address advances per k step
+                                  (128: a whole panel row; less when the tiles
+                                  of a pass share the next panel out) */
 } cnn_tile;
 
 typedef void (*cnn_tile_fn)(const cnn_tile *t);

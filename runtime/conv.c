@@ -184,7 +184,22 @@ static long tile_start(const conv_job *j, long i)
     return i * j->rows / j->tiles;
 }
 
-static void run_tiles(const conv_job *j, long tile_begin, long tile_end, int p_begin, int p_end)
+/* The panel a thread will reach `ahead` panels after p, when it runs
+ * p_begin..p_end-1 and then (pf_after >= 0) the chunk from pf_after on;
+ * -1 if none. */
+static int panel_ahead(const conv_job *j, int p, int ahead, int p_end, int pf_after)
+{
+    int q = p + ahead;
+    if (q < p_end)
+        return q;
+    if (pf_after < 0)
+        return -1;
+    q = pf_after + (q - p_end);
+    return q < j->n_panels ? q : -1;
+}
+
+static void run_tiles(const conv_job *j, long tile_begin, long tile_end, int p_begin, int p_end,
+                      int pf_after)
 {
     const cnn_conv *c = j->c;
     int k_total = c->k_h * c->k_w * c->in_c;
@@ -197,6 +212,7 @@ static void run_tiles(const conv_job *j, long tile_begin, long tile_end, int p_b
     t.out_stride = c->out_stride;
     t.res_stride = c->out_c;
     t.act = &c->act;
+    t.prefetch_step = 128;
     for (int g = p_begin; g < p_end; g += j->group) {
         int g_end = g + j->group < p_end ? g + j->group : p_end;
         for (long i = tile_begin; i < tile_end; i++) {
@@ -224,12 +240,29 @@ static void run_tiles(const conv_job *j, long tile_begin, long tile_end, int p_b
                 t.bias = packed_bias + n0;
                 t.out = j->out + (size_t)m0 * c->out_stride + n0;
                 t.residual = j->residual ? j->residual + (size_t)m0 * c->out_c + n0 : NULL;
-                /* the first tile of a pass meets every panel cold: have it
-                 * fetch the next panel while it computes on this one (every
-                 * tile does, when a few rows stream many MB of weights) */
-                t.prefetch_offset = (i == tile_begin || j->cold_weights) && p + 1 < p_end
-                                        ? (ptrdiff_t)panel_floats
-                                        : 0;
+                /* The first tile of a pass meets every panel cold: have it
+                 * fetch the next panel while it computes on this one.  When
+                 * a few rows stream many MB of weights (cold_weights), the
+                 * panel one group ahead is instead split among all the
+                 * tiles of the pass, each fetching its share while it
+                 * computes: memory then streams at the pace of the whole
+                 * pass rather than stalling the first tile. */
+                t.prefetch_offset = 0;
+                if (j->cold_weights) {
+                    int q = panel_ahead(j, p, j->group, p_end, pf_after);
+                    long n_t = tile_end - tile_begin, share = i - tile_begin;
+                    if (q >= 0) {
+                        t.prefetch_offset = (ptrdiff_t)(q - p) * (ptrdiff_t)panel_floats +
+                                            (ptrdiff_t)(share * (long)panel_floats / n_t);
+                        t.prefetch_step = (int)((128 + n_t - 1) / n_t);
+                    }
+                } else if (i == tile_begin) {
+                    int q = panel_ahead(j, p, 1, p_end, pf_after);
+                    if (q >= 0) {
+                        t.prefetch_offset = (ptrdiff_t)(q - p) * (ptrdiff_t)panel_floats;
+                        t.prefetch_step = 128;
+                    }
+                }
                 j->kern->tile(&t);
             }
         }
@@ -242,19 +275,24 @@ static void run_tiles(const conv_job *j, long tile_begin, long tile_end, int p_b
 static void conv_task(void *ctx, int index, int n)
 {
     conv_job *j = ctx;
-    (void)index, (void)n;
-    for (;;) {
-        long chunk = __atomic_fetch_add(&j->next_chunk, 1, __ATOMIC_RELAXED);
-        if (chunk >= j->n_chunks)
-            break;
+    (void)index;
+    /* With the panels split and chunks enough (four per thread), a thread
+     * claims its next chunk before it runs the current one, so that the
+     * current chunk can prefetch the next chunk's first panels. */
+    int ahead = !j->split_rows && j->n_chunks >= 4L * n;
+    long chunk = __atomic_fetch_add(&j->next_chunk, 1, __ATOMIC_RELAXED);
+    while (chunk < j->n_chunks) {
+        long next = ahead ? __atomic_fetch_add(&j->next_chunk, 1, __ATOMIC_RELAXED) : j->n_chunks;
         long first = chunk * j->chunk_size;
         if (j->split_rows) {
             long last = first + j->chunk_size < j->tiles ? first + j->chunk_size : j->tiles;
-            run_tiles(j, first, last, 0, j->n_panels);
+            run_tiles(j, first, last, 0, j->n_panels, -1);
         } else {
             long last = first + j->chunk_size < j->n_panels ? first + j->chunk_size : j->n_panels;
-            run_tiles(j, 0, j->tiles, (int)first, (int)last);
+            run_tiles(j, 0, j->tiles, (int)first, (int)last,
+                      next < j->n_chunks ? (int)(next * j->chunk_size) : -1);
         }
+        chunk = ahead ? next : __atomic_fetch_add(&j->next_chunk, 1, __ATOMIC_RELAXED);
     }
 }
 
@@ -345,7 +383,9 @@ void cnn_conv_forward(float *out, const float *in, const float *packed,
          * that each still streams its weights through L2 only once */
         j.split_rows = prefer_row_split(j.rows, tiles, j.n_panels, n);
         long units = j.split_rows ? tiles : j.n_panels;
-        j.chunk_size = units / (8L * n);
+        /* panels: about four chunks per thread, so that each chunk is a
+         * few panels and prefetches its next one (see conv_task) */
+        j.chunk_size = units / ((j.split_rows ? 8L : 4L) * n);
         j.chunk_size = j.chunk_size < 1 ? 1 : j.chunk_size;
         j.n_chunks = (units + j.chunk_size - 1) / j.chunk_size;
         cnn_parallel(conv_task, &j, n < j.n_chunks ? n : (int)j.n_chunks);

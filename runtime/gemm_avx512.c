@@ -18,8 +18,11 @@
 
 #define KERNEL_INLINE static inline __attribute__((always_inline))
 
-/* pf: also pull the next panel's weights in, two lines per k step (the
- * driver asks for it on the first tile of a pass, when they are cold). */
+/* pf: also pull (a share of) the next panel's weights into L2, advancing
+ * prefetch_step bytes per k step: a whole 128-byte panel row when one tile
+ * fetches the next panel, less when the tiles of a pass split it, so the
+ * stream from memory is spread over the whole pass instead of saturating
+ * it during the first tile. */
 KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, const int nv,
                                                const int pf)
 {
@@ -32,6 +35,8 @@ KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, 
     const float *b = t->b;
     const float *const *a = t->a;
     const int kc = t->kc;
+    const char *pfp = (const char *)(t->b + t->prefetch_offset);
+    const ptrdiff_t pf_step = t->prefetch_step;
     for (int tap = 0; tap < t->n_taps; tap++, a += mr) {
         const float *p[CNN_MR_MAX];
         for (int r = 0; r < mr; r++)
@@ -42,8 +47,10 @@ KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, 
             const __m512 w0 = _mm512_loadu_ps(b);
             const __m512 w1 = nv == 2 ? _mm512_loadu_ps(b + 16) : w0;
             if (pf) {
-                _mm_prefetch((const char *)(b + t->prefetch_offset), _MM_HINT_T1);
-                _mm_prefetch((const char *)(b + t->prefetch_offset + 16), _MM_HINT_T1);
+                _mm_prefetch(pfp, _MM_HINT_T1);
+                if (pf_step > 64)
+                    _mm_prefetch(pfp + 64, _MM_HINT_T1);
+                pfp += pf_step;
             }
             for (int r = 0; r < mr; r++) {
                 const __m512 x = _mm512_set1_ps(p[r][k]);

@@ -239,12 +239,17 @@ START_TEST(test_conv_parallel)
         { 30, 30, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_SEPARATE, 1, 0 },
         { 7, 7, 256, 320, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_ALIAS, 1, 0 },
         { 1, 1, 2049, 1000, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 0, 0 },
+        /* weights over 2 MB on few rows: every tile prefetches a share of
+         * the panel a group ahead, across chunk boundaries when split */
+        { 7, 7, 1024, 600, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 1, 0 },
+        { 5, 5, 256, 300, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 2, 0 },
     };
+    const int n_cases = (int)(sizeof cases / sizeof cases[0]);
     for (int i = 0; i < n_isas; i++) {
         cnnrt_set_isa(isas[i]);
         for (int threads = 1; threads <= 3; threads++) {
             cnnrt_set_threads(threads);
-            for (int k = 0; k < 3; k++) {
+            for (int k = 0; k < n_cases; k++) {
                 int touched;
                 double err = run_conv_case(&cases[k], &touched);
                 ck_assert_msg(err < TOL, "parallel case %d on %s, %d threads: error %g", k,
