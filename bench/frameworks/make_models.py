@@ -20,7 +20,10 @@ Linear are counted with forward hooks and printed beside cnncc's figure.
 Padding follows Keras/TensorFlow exactly: padding="same" with an odd total
 pads one more row/column at the bottom/right (ZeroPad2d before a valid conv,
 or ceil_mode for a max pool whose extra row is at the end only); explicit
-zero_padding2d layers are ZeroPad2d.  Layouts differ (NCHW here, NHWC in
+zero_padding2d layers are ZeroPad2d.  GoogLeNet's LRN is exported as ONNX's
+LRN operator (what tf2onnx makes of a Keras/TF model); GOOGLENET_LRN=decomposed
+exports PyTorch's own decomposition instead (Pow, Pad, AveragePool, Div, ...),
+which ONNX Runtime runs faster than its LRN kernel.  Layouts differ (NCHW here, NHWC in
 cnncc), so a flatten orders features differently: the cost is the same.
 """
 import os
@@ -139,11 +142,31 @@ class Inception(nn.Module):
         return torch.cat([self.b1(x), self.b2(x), self.b3(x), self.b4(x)], 1)
 
 
+class _LRNFunction(torch.autograd.Function):
+    """F.local_response_norm, exported as ONNX's LRN operator (torch 1.13
+    would otherwise export its decomposition: Pow, Pad, AveragePool, ...)."""
+
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta, k):
+        return nn.functional.local_response_norm(x, size, alpha, beta, k)
+
+    @staticmethod
+    def symbolic(g, x, size, alpha, beta, k):
+        return g.op("LRN", x, size_i=size, alpha_f=alpha, beta_f=beta, bias_f=k)
+
+
+class LRN(nn.LocalResponseNorm):
+    def forward(self, x):
+        if os.environ.get("GOOGLENET_LRN") == "decomposed":
+            return super().forward(x)
+        return _LRNFunction.apply(x, self.size, self.alpha, self.beta, self.k)
+
+
 def googlenet():
     """Main path only: the two auxiliary heads are dropped at inference."""
     # TF depth_radius=2, bias=1, alpha=2e-5 (per element), beta=0.75 is
     # PyTorch's / ONNX's LRN size=5, k=1, alpha=1e-4 (divided by size), 0.75.
-    lrn = lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
+    lrn = lambda: LRN(5, alpha=1e-4, beta=0.75, k=1.0)
     layers = [conv_same(3, 64, 7, 224, 2), nn.ReLU(inplace=True),
               maxpool_same(3, 2, 112), lrn(),
               nn.Conv2d(64, 64, 1), nn.ReLU(inplace=True),
