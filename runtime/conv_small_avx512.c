@@ -21,14 +21,35 @@
 #define SMALL_BUF_FLOATS 16384 /* padded rows on the stack: 64 KB */
 #define SMALL_MAX_K_H 16
 
+/* The transpose of a dense output (out_stride == out_c): lane l of output
+ * vector o is element 16o+l of the pixel-major block of 16 pixels, i.e.
+ * pixel idx[o][l] of the channel whose mask[o][ch] has bit l.  Built once
+ * per layer. */
+typedef struct {
+    int idx[SMALL_MAX_OUT_C][16];
+    __mmask16 mask[SMALL_MAX_OUT_C][SMALL_MAX_OUT_C];
+} small_transpose;
+
+static void make_transpose(small_transpose *tt, int nc)
+{
+    memset(tt, 0, sizeof *tt);
+    for (int o = 0; o < nc; o++)
+        for (int l = 0; l < 16; l++) {
+            int e = 16 * o + l;
+            tt->idx[o][l] = e / nc;
+            tt->mask[o][e % nc] |= (__mmask16)(1u << l);
+        }
+}
+
 static inline __attribute__((always_inline)) CNN_TARGET_AVX512 void
 small_row(float *out, const float *const *rows, const int *row_ok, const float *packed,
-          const cnn_conv *c, int y, const int nc)
+          const cnn_conv *c, int y, const small_transpose *tt, const int nc)
 {
     const int k_total = c->k_h * c->k_w;
     const float *bias = packed + (size_t)k_total * CNN_PANEL;
     const __m512i lane_offsets = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                                     _mm512_set1_epi32(c->out_stride));
+    const int dense = tt != NULL;
     for (int x0 = 0; x0 < c->out_w; x0 += 32) {
         __m512 acc[2][SMALL_MAX_OUT_C];
         for (int ch = 0; ch < nc; ch++)
@@ -53,6 +74,27 @@ small_row(float *out, const float *const *rows, const int *row_ok, const float *
                 break;
             __mmask16 m = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
             float *base = out + ((size_t)y * c->out_w + x0 + 16 * half) * c->out_stride;
+            if (dense) {
+                /* 16 pixels x nc channels are nc*16 contiguous floats:
+                 * output vector v takes lane l from channel (16v+l) % nc,
+                 * pixel (16v+l) / nc, one masked permute per channel. */
+                __m512 v[SMALL_MAX_OUT_C];
+                for (int ch = 0; ch < nc; ch++)
+                    v[ch] = cnn_act16(acc[half][ch], &c->act);
+                const int total = n * nc;
+                for (int o = 0; o < nc; o++) {
+                    const __m512i tidx = _mm512_loadu_si512(tt->idx[o]);
+                    __m512 r = _mm512_setzero_ps();
+                    for (int ch = 0; ch < nc; ch++)
+                        r = _mm512_mask_permutexvar_ps(r, tt->mask[o][ch], tidx, v[ch]);
+                    int left = total - 16 * o;
+                    if (left <= 0)
+                        break;
+                    __mmask16 sm = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
+                    _mm512_mask_storeu_ps(base + 16 * o, sm, r);
+                }
+                continue;
+            }
             for (int ch = 0; ch < nc; ch++)
                 _mm512_mask_i32scatter_ps(base + ch, m, lane_offsets, cnn_act16(acc[half][ch], &c->act), 4);
         }
@@ -62,15 +104,16 @@ small_row(float *out, const float *const *rows, const int *row_ok, const float *
 #define SMALL_FN(NC)                                                                   \
     static CNN_TARGET_AVX512 void small_row_##NC(float *out, const float *const *rows, \
                                                  const int *row_ok, const float *packed, \
-                                                 const cnn_conv *c, int y)              \
+                                                 const cnn_conv *c, int y,              \
+                                                 const small_transpose *tt)             \
     {                                                                                  \
-        small_row(out, rows, row_ok, packed, c, y, NC);                                \
+        small_row(out, rows, row_ok, packed, c, y, tt, NC);                            \
     }
 SMALL_FN(1) SMALL_FN(2) SMALL_FN(3) SMALL_FN(4) SMALL_FN(5) SMALL_FN(6)
 SMALL_FN(7) SMALL_FN(8) SMALL_FN(9) SMALL_FN(10) SMALL_FN(11) SMALL_FN(12)
 
 typedef void (*small_row_fn)(float *, const float *const *, const int *, const float *,
-                             const cnn_conv *, int);
+                             const cnn_conv *, int, const small_transpose *);
 static const small_row_fn small_rows[SMALL_MAX_OUT_C + 1] = {
     NULL, small_row_1, small_row_2, small_row_3, small_row_4, small_row_5, small_row_6,
     small_row_7, small_row_8, small_row_9, small_row_10, small_row_11, small_row_12,
@@ -102,6 +145,10 @@ int cnn_conv_small_avx512(float *out, const float *in, const float *packed,
             pad_row(buf + (size_t)iy * padded_w, in, c, iy, padded_w);
     const float *rows[SMALL_MAX_K_H];
     int row_ok[SMALL_MAX_K_H];
+    small_transpose tt;
+    const int dense = c->out_stride == c->out_c;
+    if (dense)
+        make_transpose(&tt, c->out_c);
     for (int y = 0; y < c->out_h; y++) {
         for (int ky = 0; ky < c->k_h; ky++) {
             int iy = y * c->stride_h + ky * c->dil_h - c->pad_top;
@@ -115,7 +162,7 @@ int cnn_conv_small_avx512(float *out, const float *in, const float *packed,
                 rows[ky] = buf + (size_t)ky * padded_w;
             }
         }
-        small_rows[c->out_c](out, rows, row_ok, packed, c, y);
+        small_rows[c->out_c](out, rows, row_ok, packed, c, y, dense ? &tt : NULL);
     }
     return 1;
 }

@@ -209,6 +209,11 @@ static const conv_case CONV_CASES[] = {
     { 40, 50, 1, 1, 7, 1, 1, 1, 1, 1, 3, 3, 0, 0, 0, RES_NONE, 5, 0 },       /* 7x1, one output */
     { 10, 20, 1, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_SEPARATE, 6, 0 },   /* residual: GEMM */
     { 200, 120, 1, 8, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 1, 1 },     /* rows by rows */
+    /* dense output (out_stride == out_c): the in-register transpose store */
+    { 13, 45, 1, 11, 3, 5, 1, 1, 1, 1, 1, 1, 2, 2, 0, RES_NONE, 3, 0 },      /* 11 ch, 45 wide */
+    { 6, 19, 1, 5, 2, 3, 2, 1, 1, 1, 0, 1, 1, 0, 0, RES_NONE, 6, 0 },        /* 5 ch, sigmoid */
+    { 5, 8, 1, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 2, 0 },        /* 12 ch, 8 wide */
+    { 4, 33, 1, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 4, 0 },        /* 1x1, 3 ch, 33 */
 };
 #define N_CONV_CASES (int)(sizeof CONV_CASES / sizeof CONV_CASES[0])
 
