@@ -397,7 +397,6 @@ static Val call_op(Elab *e, const Node *call, const OpInfo *op, Scope *sc) {
     Arg inputs[16], given[MAX_ATTRS], name_store;
     const Arg *name_arg = NULL;
     int n_inputs = 0, n_pos = 0, ok = 1, have[MAX_ATTRS] = {0}, seen_kw = 0;
-    int errors_before = e->d->errors;
 
     for (const Node *a = call->kids; a && !e->aborted; a = a->next) {
         if (a->kind == N_KWARG) {
@@ -532,7 +531,6 @@ static Val call_op(Elab *e, const Node *call, const OpInfo *op, Scope *sc) {
     } else {
         result.kind = V_POISON;
     }
-    (void)errors_before;
     for (int i = 0; i < n_inputs; i++) val_free(&inputs[i].val);
     for (int i = 0; i < MAX_ATTRS; i++)
         if (have[i]) val_free(&given[i].val);

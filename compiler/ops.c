@@ -64,10 +64,9 @@ static int set_shape(Layer *l, Graph *g, Diag *d, int rank, long long a, long lo
 
 /*
  * Keras conv_output_length: k_eff = k + (k-1)(d-1); valid: (n - k_eff)/s + 1,
- * same: ceil(n/s).  Returns 0 (after an error) when nothing fits.
+ * same: ceil(n/s).  Returns 0 when nothing fits.
  */
-static int out_length(Layer *l, Graph *g, Diag *d, long long n, long long k, long long s,
-                      long long dil, int same, const char *what, long long *out) {
+static int out_length(long long n, long long k, long long s, long long dil, int same, long long *out) {
     long long k_eff = k + (k - 1) * (dil - 1);
     if (same) {
         *out = (n + s - 1) / s;
@@ -75,7 +74,6 @@ static int out_length(Layer *l, Graph *g, Diag *d, long long n, long long k, lon
     }
     if (k_eff > n) return 0;
     *out = (n - k_eff) / s + 1;
-    (void)l, (void)g, (void)d, (void)what;
     return 1;
 }
 
@@ -90,8 +88,8 @@ static int window_hw(Layer *l, Graph *g, Diag *d, const char *size_arg, long lon
                    l->op->name, l->name);
         return 0;
     }
-    if (out_length(l, g, d, s->d[0], k->i[0], st->i[0], dh, pad->same, size_arg, oh) &&
-        out_length(l, g, d, s->d[1], k->i[1], st->i[1], dw, pad->same, size_arg, ow))
+    if (out_length(s->d[0], k->i[0], st->i[0], dh, pad->same, oh) &&
+        out_length(s->d[1], k->i[1], st->i[1], dw, pad->same, ow))
         return 1;
     long long keh = k->i[0] + (k->i[0] - 1) * (dh - 1), kew = k->i[1] + (k->i[1] - 1) * (dw - 1);
     diag_error(d, l->loc, "%s '%s': %s %lldx%lld is larger than its input %lldx%lld with padding=valid",
