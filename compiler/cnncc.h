@@ -27,11 +27,11 @@
 
 /* Documented limits (README "Limits"); every one is an error, not a crash. */
 #define MAX_SOURCE_BYTES (16 * 1024 * 1024) /* .arch file size */
-#define MAX_NESTING 64                      /* parentheses, braces, block calls */
-#define MAX_LAYERS 100000                   /* layers after unrolling */
-#define MAX_ELEMENTS 2147483647LL           /* elements of one tensor or weight */
-#define MAX_ERRORS 50                       /* diagnostics before giving up */
-#define MAX_ATTRS 8                         /* arguments of one op */
+#define MAX_NESTING      64                 /* parentheses, braces, block calls */
+#define MAX_LAYERS       100000             /* layers after unrolling */
+#define MAX_ELEMENTS     2147483647LL       /* elements of one tensor or weight */
+#define MAX_ERRORS       50                 /* diagnostics before giving up */
+#define MAX_ATTRS        8                  /* arguments of one op */
 
 /* ---- diag.c: diagnostics with file:line:col, source line and caret ---- */
 
@@ -58,21 +58,21 @@ int diag_too_many(const Diag *d);
 /* ---- ast.c: the syntax tree the parser builds ---- */
 
 typedef enum {
-    N_INT,     /* ival */
-    N_FLOAT,   /* fval */
-    N_STRING,  /* str */
-    N_NAME,    /* str: a variable, block parameter or symbol (relu, same) */
-    N_BOOL,    /* ival */
-    N_TUPLE,   /* kids: elements */
-    N_CALL,    /* str: op or block; kids: arguments */
-    N_KWARG,   /* str: keyword; kids: the value */
-    N_INPUT,   /* str: name; kids: shape tuple */
-    N_ASSIGN,  /* str: variable; kids: expr [, shape tuple] */
-    N_BLOCK,   /* str: name; params: N_NAME list; kids: body; ret: expr */
-    N_REPEAT,  /* ival: count; kids: body */
-    N_OUTPUT,  /* kids: N_NAME list; ival: 1 if auxiliary */
-    N_EXPECT,  /* str: params|trainable|non_trainable; ival: value */
-    N_MODEL    /* str: model name; kids: statements */
+    N_INT,    /* ival */
+    N_FLOAT,  /* fval */
+    N_STRING, /* str */
+    N_NAME,   /* str: a variable, block parameter or symbol (relu, same) */
+    N_BOOL,   /* ival */
+    N_TUPLE,  /* kids: elements */
+    N_CALL,   /* str: op or block; kids: arguments */
+    N_KWARG,  /* str: keyword; kids: the value */
+    N_INPUT,  /* str: name; kids: shape tuple */
+    N_ASSIGN, /* str: variable; kids: expr [, shape tuple] */
+    N_BLOCK,  /* str: name; params: N_NAME list; kids: body; ret: expr */
+    N_REPEAT, /* ival: count; kids: body */
+    N_OUTPUT, /* kids: N_NAME list; ival: 1 if auxiliary */
+    N_EXPECT, /* str: params|trainable|non_trainable; ival: value */
+    N_MODEL   /* str: model name; kids: statements */
 } NodeKind;
 
 typedef struct Node Node;
@@ -102,11 +102,11 @@ Node *parse_source(Diag *d);
 /* ---- ops.c: the one table of layer operations ---- */
 
 typedef enum {
-    A_INT,        /* integer >= 1 */
-    A_INT_POS0,   /* integer >= 0 */
-    A_INT2,       /* int or (int, int), each >= 1 */
-    A_FLOAT,      /* number */
-    A_FLOAT_OPT,  /* number or none */
+    A_INT,       /* integer >= 1 */
+    A_INT_POS0,  /* integer >= 0 */
+    A_INT2,      /* int or (int, int), each >= 1 */
+    A_FLOAT,     /* number */
+    A_FLOAT_OPT, /* number or none */
     A_BOOL,
     A_PADDING,    /* valid | same */
     A_ACTIVATION, /* linear relu relu6 tanh sigmoid softmax */
@@ -124,11 +124,11 @@ typedef enum { ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_TANH, ACT_SIGMOID, ACT_SOFTM
 
 /* An argument after checking: ints are 64-bit, tuples hold up to 4. */
 typedef struct {
-    int set;   /* given or defaulted (0 only for A_FLOAT_OPT none) */
+    int set; /* given or defaulted (0 only for A_FLOAT_OPT none) */
     long long i[4];
     double f;
-    Act act;   /* A_ACTIVATION */
-    int same;  /* A_PADDING: 1 = same */
+    Act act;  /* A_ACTIVATION */
+    int same; /* A_PADDING: 1 = same */
 } Attr;
 
 typedef struct {
@@ -140,7 +140,7 @@ struct Layer;
 struct Graph;
 
 typedef struct {
-    const char *var;      /* Keras variable name: kernel, bias, gamma, ... */
+    const char *var; /* Keras variable name: kernel, bias, gamma, ... */
     int rank;
     long long shape[4];
     int trainable;
@@ -174,7 +174,7 @@ const char *ops_suggest(const char *name);
 typedef struct Layer {
     const OpInfo *op; /* NULL: the input layer */
     char *name;
-    Loc loc;          /* the op name in the call */
+    Loc loc; /* the op name in the call */
     int n_in;
     int in[16];       /* input layers, indices into Graph.layers */
     char *in_var[16]; /* the variable each input came from, for notes */

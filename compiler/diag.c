@@ -22,7 +22,9 @@ void diag_init(Diag *d, const char *file, const char *text, size_t size) {
     d->out = stderr;
 }
 
-int diag_too_many(const Diag *d) { return d->errors >= MAX_ERRORS; }
+int diag_too_many(const Diag *d) {
+    return d->errors >= MAX_ERRORS;
+}
 
 /* Quote line `line` of the source with a caret under [col, col+len). */
 static void quote_source(Diag *d, Loc loc) {

@@ -210,7 +210,9 @@ static int step(Elab *e, Loc loc) {
 
 /* ---- arguments ---- */
 
-static int is_int(const Val *v, long long min) { return v->kind == V_INT && v->i >= min; }
+static int is_int(const Val *v, long long min) {
+    return v->kind == V_INT && v->i >= min;
+}
 
 static int sym_is(const Val *v, const char *s) {
     return (v->kind == V_SYM || v->kind == V_STR) && strcmp(v->s, s) == 0;
@@ -240,8 +242,7 @@ static int to_attr(const Val *v, ArgType t, Attr *a) {
             a->i[0] = a->i[1] = v->i;
             return 1;
         }
-        if (v->kind != V_TUPLE || v->n != 2 || !is_int(&v->elems[0], 1) || !is_int(&v->elems[1], 1))
-            return 0;
+        if (v->kind != V_TUPLE || v->n != 2 || !is_int(&v->elems[0], 1) || !is_int(&v->elems[1], 1)) return 0;
         a->i[0] = v->elems[0].i;
         a->i[1] = v->elems[1].i;
         return 1;
@@ -259,11 +260,8 @@ static int to_attr(const Val *v, ArgType t, Attr *a) {
         if (v->kind != V_BOOL) return 0;
         a->i[0] = v->i;
         return 1;
-    case A_PADDING:
-        a->same = sym_is(v, "same");
-        return a->same || sym_is(v, "valid");
-    case A_ACTIVATION:
-        return parse_act(v, &a->act);
+    case A_PADDING: a->same = sym_is(v, "same"); return a->same || sym_is(v, "valid");
+    case A_ACTIVATION: return parse_act(v, &a->act);
     case A_AXIS:
         if (v->kind != V_INT) return 0;
         a->i[0] = v->i;
@@ -492,8 +490,9 @@ static Val call_op(Elab *e, const Node *call, const OpInfo *op, Scope *sc) {
         l->name = layer_name(e, op, name_arg);
         memcpy(l->attr, attrs, sizeof attrs);
         for (int i = 0; i < MAX_ATTRS; i++)
-            l->attr_loc[i] = !have[i] ? call->loc
-                             : given[i].node->kind == N_KWARG ? given[i].node->kids->loc : given[i].node->loc;
+            l->attr_loc[i] = !have[i]                         ? call->loc
+                             : given[i].node->kind == N_KWARG ? given[i].node->kids->loc
+                                                              : given[i].node->loc;
         int poisoned = 0;
         for (int i = 0; i < n_inputs; i++) {
             l->in[i] = inputs[i].val.layer;
@@ -567,9 +566,10 @@ static Val call_block(Elab *e, const Node *call, const Node *blk, Scope *sc) {
     for (const Node *a = call->kids; a; a = a->next) {
         if (a->kind == N_KWARG) {
             if (strcmp(a->str, "name") != 0) {
-                diag_error(e->d, a->loc,
-                           "unknown argument '%s' for block '%s' (a block takes positional arguments and name=)",
-                           a->str, blk->str);
+                diag_error(
+                    e->d, a->loc,
+                    "unknown argument '%s' for block '%s' (a block takes positional arguments and name=)",
+                    a->str, blk->str);
                 ok = 0;
             } else {
                 name_kw = a;
@@ -595,7 +595,8 @@ static Val call_block(Elab *e, const Node *call, const Node *blk, Scope *sc) {
     char *call_name = NULL;
     if (name_kw) {
         if (name_kw->kids->kind != N_STRING || !valid_name(name_kw->kids->str)) {
-            diag_error(e->d, name_kw->loc, "name= must be a non-empty string of letters, digits, '_', '.' or '-'");
+            diag_error(e->d, name_kw->loc,
+                       "name= must be a non-empty string of letters, digits, '_', '.' or '-'");
             ok = 0;
         } else {
             call_name = xprintf("%s%s", e->prefix, name_kw->kids->str);
@@ -644,10 +645,22 @@ static Val eval(Elab *e, const Node *n, Scope *sc) {
     Val v = {V_NONE, 0, 0, NULL, NULL, 0, 0, n->loc, NULL};
     if (e->aborted) return v;
     switch (n->kind) {
-    case N_INT: v.kind = V_INT; v.i = n->ival; break;
-    case N_FLOAT: v.kind = V_FLOAT; v.f = n->fval; break;
-    case N_STRING: v.kind = V_STR; v.s = n->str; break;
-    case N_BOOL: v.kind = V_BOOL; v.i = n->ival; break;
+    case N_INT:
+        v.kind = V_INT;
+        v.i = n->ival;
+        break;
+    case N_FLOAT:
+        v.kind = V_FLOAT;
+        v.f = n->fval;
+        break;
+    case N_STRING:
+        v.kind = V_STR;
+        v.s = n->str;
+        break;
+    case N_BOOL:
+        v.kind = V_BOOL;
+        v.i = n->ival;
+        break;
     case N_TUPLE:
         v.kind = V_TUPLE;
         v.n = ast_count(n->kids);
@@ -688,8 +701,7 @@ static Val eval(Elab *e, const Node *n, Scope *sc) {
         }
         break;
     }
-    default:
-        break;
+    default: break;
     }
     return v;
 }
@@ -733,8 +745,10 @@ static void exec_input(Elab *e, const Node *s, Scope *sc) {
     Shape shape = {0, {0, 0, 0}};
     int n = 0, ok = 1;
     for (const Node *k = s->kids->kids; k; k = k->next) {
-        if (k->kind != N_INT || k->ival < 1 || n == 3) ok = 0;
-        else shape.d[n++] = k->ival;
+        if (k->kind != N_INT || k->ival < 1 || n == 3)
+            ok = 0;
+        else
+            shape.d[n++] = k->ival;
     }
     shape.rank = n;
     long long total = 1;
@@ -852,11 +866,15 @@ static void check_expects(Elab *e) {
     for (const Node *s = e->root->kids; s; s = s->next) {
         if (s->kind != N_EXPECT) continue;
         long long actual;
-        if (strcmp(s->str, "params") == 0) actual = e->g->params;
-        else if (strcmp(s->str, "trainable") == 0) actual = e->g->trainable;
-        else if (strcmp(s->str, "non_trainable") == 0) actual = e->g->non_trainable;
+        if (strcmp(s->str, "params") == 0)
+            actual = e->g->params;
+        else if (strcmp(s->str, "trainable") == 0)
+            actual = e->g->trainable;
+        else if (strcmp(s->str, "non_trainable") == 0)
+            actual = e->g->non_trainable;
         else {
-            diag_error(e->d, s->loc, "unknown expectation '%s'; use params, trainable or non_trainable", s->str);
+            diag_error(e->d, s->loc, "unknown expectation '%s'; use params, trainable or non_trainable",
+                       s->str);
             continue;
         }
         if (actual != s->ival) {

@@ -61,10 +61,14 @@ static void tensor_ref(const Emit *e, int t, long long extra, char *buf, size_t 
     plan_view(e->p, t, &v);
     const Buffer *b = &e->p->bufs[v.buf];
     long long off = v.offset + extra;
-    if (b->kind == B_INPUT) snprintf(buf, size, off ? "input + %lld" : "input", off);
-    else if (b->kind == B_OUTPUT && e->p->n_outputs == 1) snprintf(buf, size, off ? "output + %lld" : "output", off);
-    else if (b->kind == B_OUTPUT) snprintf(buf, size, "output%d + %lld", b->output, off);
-    else snprintf(buf, size, "a + %lld", b->offset + off);
+    if (b->kind == B_INPUT)
+        snprintf(buf, size, off ? "input + %lld" : "input", off);
+    else if (b->kind == B_OUTPUT && e->p->n_outputs == 1)
+        snprintf(buf, size, off ? "output + %lld" : "output", off);
+    else if (b->kind == B_OUTPUT)
+        snprintf(buf, size, "output%d + %lld", b->output, off);
+    else
+        snprintf(buf, size, "a + %lld", b->offset + off);
 }
 
 static void emit_act(FILE *out, const cnn_act *a) {
@@ -151,10 +155,12 @@ static void emit_preps(const Emit *e) {
         char eps[32], desc[64];
         fmt_float(eps, sizeof eps, r->eps);
         int s = step_index_of_prep(p, i);
-        if (r->kind == CNN_PREP_SCALE_SHIFT) snprintf(desc, sizeof desc, "NULL");
-        else snprintf(desc, sizeof desc, "&%s_s%d", e->prefix, s);
-        fprintf(out, "    {%s, %s, %d, %lld, %lld, %lld, %lld, %lld, %lld, %s, %lld},\n", kinds[r->kind], desc,
-                r->channels, r->kernel, r->bias, r->gamma, r->beta, r->mean, r->var, eps, r->packed);
+        if (r->kind == CNN_PREP_SCALE_SHIFT)
+            snprintf(desc, sizeof desc, "NULL");
+        else
+            snprintf(desc, sizeof desc, "&%s_s%d", e->prefix, s);
+        fprintf(out, "    {%s, %s, %d, %lld, %lld, %lld, %lld, %lld, %lld, %s, %lld},\n", kinds[r->kind],
+                desc, r->channels, r->kernel, r->bias, r->gamma, r->beta, r->mean, r->var, eps, r->packed);
     }
     if (p->n_preps == 0) fprintf(out, "    {0, NULL, 0, 0, 0, 0, 0, 0, 0, 0.0f, 0},\n");
     fprintf(out, "};\n");
@@ -181,13 +187,16 @@ static void emit_step(const Emit *e, int s) {
     step_comment(e, st);
     switch (st->kind) {
     case K_CONV:
-        if (st->residual >= 0) tensor_ref(e, st->residual, 0, res, sizeof res);
-        else snprintf(res, sizeof res, "NULL");
-        fprintf(out, "    cnn_conv_forward(%s, %s, w + %lld, %s, &%s_s%d);\n", o, in, e->p->preps[st->prep].packed,
-                res, pre, s);
+        if (st->residual >= 0)
+            tensor_ref(e, st->residual, 0, res, sizeof res);
+        else
+            snprintf(res, sizeof res, "NULL");
+        fprintf(out, "    cnn_conv_forward(%s, %s, w + %lld, %s, &%s_s%d);\n", o, in,
+                e->p->preps[st->prep].packed, res, pre, s);
         break;
     case K_DWCONV:
-        fprintf(out, "    cnn_dwconv_forward(%s, %s, w + %lld, &%s_s%d);\n", o, in, e->p->preps[st->prep].packed, pre, s);
+        fprintf(out, "    cnn_dwconv_forward(%s, %s, w + %lld, &%s_s%d);\n", o, in,
+                e->p->preps[st->prep].packed, pre, s);
         break;
     case K_MAXPOOL: fprintf(out, "    cnn_maxpool_forward(%s, %s, &%s_s%d);\n", o, in, pre, s); break;
     case K_AVGPOOL: fprintf(out, "    cnn_avgpool_forward(%s, %s, &%s_s%d);\n", o, in, pre, s); break;
@@ -199,8 +208,8 @@ static void emit_step(const Emit *e, int s) {
         break;
     case K_SCALE_SHIFT: {
         long long w0 = e->p->preps[st->prep].packed;
-        fprintf(out, "    cnn_scale_shift(%s, %s, w + %lld, w + %lld, %lld, %d);\n", o, in, w0, w0 + v.channels,
-                v.pixels, v.channels);
+        fprintf(out, "    cnn_scale_shift(%s, %s, w + %lld, w + %lld, %lld, %d);\n", o, in, w0,
+                w0 + v.channels, v.pixels, v.channels);
         break;
     }
     case K_ACTIVATE: fprintf(out, "    cnn_activate(%s, %s, %lld, &%s_s%d);\n", o, in, count, pre, s); break;
@@ -219,32 +228,36 @@ static void emit_step(const Emit *e, int s) {
         fmt_float(bias, sizeof bias, st->lrn_bias);
         fmt_float(alpha, sizeof alpha, st->lrn_alpha);
         fmt_float(beta, sizeof beta, st->lrn_beta);
-        fprintf(out, "    cnn_lrn(%s, %s, %lld, %d, %d, %s, %s, %s);\n", o, in, v.pixels, v.channels, st->lrn_radius,
-                bias, alpha, beta);
+        fprintf(out, "    cnn_lrn(%s, %s, %lld, %d, %d, %s, %s, %s);\n", o, in, v.pixels, v.channels,
+                st->lrn_radius, bias, alpha, beta);
         break;
     }
     case K_ZERO_PAD: {
         const Shape *sh = &e->g->layers[e->g->layers[st->layer].in[0]].shape;
-        fprintf(out, "    cnn_zero_pad(%s, %s, %lld, %lld, %lld, %d, %d, %d, %d);\n", o, in, sh->d[0], sh->d[1],
-                sh->d[2], st->pad[0], st->pad[1], st->pad[2], st->pad[3]);
+        fprintf(out, "    cnn_zero_pad(%s, %s, %lld, %lld, %lld, %d, %d, %d, %d);\n", o, in, sh->d[0],
+                sh->d[1], sh->d[2], st->pad[0], st->pad[1], st->pad[2], st->pad[3]);
         break;
     }
     case K_COPY_CHANNELS: {
         TensorView cv;
         plan_view(e->p, st->out, &cv);
-        fprintf(out, "    cnn_copy_channels(%s, %d, %s, %lld, %d);\n", o, cv.stride, in, v.pixels, v.channels);
+        fprintf(out, "    cnn_copy_channels(%s, %d, %s, %lld, %d);\n", o, cv.stride, in, v.pixels,
+                v.channels);
         break;
     }
     case K_COPY:
-        if (e->p->n_outputs == 1) fprintf(out, "    memcpy(output, %s, %lld * sizeof(float));\n", in, count);
-        else fprintf(out, "    memcpy(output%d, %s, %lld * sizeof(float));\n", st->output, in, count);
+        if (e->p->n_outputs == 1)
+            fprintf(out, "    memcpy(output, %s, %lld * sizeof(float));\n", in, count);
+        else
+            fprintf(out, "    memcpy(output%d, %s, %lld * sizeof(float));\n", st->output, in, count);
         break;
     }
 }
 
 static void emit_infer_signature(const Emit *e, FILE *out) {
     fprintf(out, "void %s_infer(const float *input", e->prefix);
-    if (e->p->n_outputs == 1) fprintf(out, ", float *output");
+    if (e->p->n_outputs == 1)
+        fprintf(out, ", float *output");
     else
         for (int k = 0; k < e->p->n_outputs; k++) fprintf(out, ", float *output%d", k);
     fprintf(out, ")");
@@ -255,24 +268,30 @@ static void emit_header(const Emit *e, const char *source) {
     const Graph *g = e->g;
     const Plan *p = e->p;
     fprintf(out, "/* Generated by cnncc %s from %s: do not edit. */\n", CNNCC_VERSION, source);
-    fprintf(out, "#ifndef %s_H\n#define %s_H\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n", e->upper, e->upper);
+    fprintf(out, "#ifndef %s_H\n#define %s_H\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n", e->upper,
+            e->upper);
     char shape[96];
     shape_plain(&g->layers[0].shape, shape, sizeof shape);
-    fprintf(out, "#define %s_INPUT_SIZE %lld /* %s */\n", e->upper, shape_elements(&g->layers[0].shape), shape);
+    fprintf(out, "#define %s_INPUT_SIZE %lld /* %s */\n", e->upper, shape_elements(&g->layers[0].shape),
+            shape);
     for (int k = 0; k < p->n_outputs; k++) {
         const Layer *l = &g->layers[p->outputs[k]];
         shape_plain(&l->shape, shape, sizeof shape);
-        if (p->n_outputs == 1) fprintf(out, "#define %s_OUTPUT_SIZE", e->upper);
-        else fprintf(out, "#define %s_OUTPUT%d_SIZE", e->upper, k);
+        if (p->n_outputs == 1)
+            fprintf(out, "#define %s_OUTPUT_SIZE", e->upper);
+        else
+            fprintf(out, "#define %s_OUTPUT%d_SIZE", e->upper, k);
         fprintf(out, " %lld /* %s %s */\n", shape_elements(&l->shape), l->name, shape);
     }
     fprintf(out, "#define %s_ARENA_BYTES %lld\n", e->upper, plan_arena_bytes(p));
     fprintf(out, "#define %s_WEIGHT_COUNT %lld\n", e->upper, g->params);
     if (e->embedded) fprintf(out, "#define %s_EMBEDDED_WEIGHTS 1\n", e->upper);
-    fprintf(out, "\n/* Load weights from a safetensors file: 0, or a negative code for %s_strerror.\n"
-                 " * A failed load leaves the previous weights in place.%s */\n",
+    fprintf(out,
+            "\n/* Load weights from a safetensors file: 0, or a negative code for %s_strerror.\n"
+            " * A failed load leaves the previous weights in place.%s */\n",
             e->prefix, e->embedded ? "  The weights are embedded: this does nothing and returns 0." : "");
-    fprintf(out, "int %s_load_weights(const char *path);\nconst char *%s_strerror(int code);\n", e->prefix, e->prefix);
+    fprintf(out, "int %s_load_weights(const char *path);\nconst char *%s_strerror(int code);\n", e->prefix,
+            e->prefix);
     fprintf(out, "/* Batch-1 inference; not reentrant (one static arena). */\n");
     emit_infer_signature(e, out);
     fprintf(out, ";\n\n#ifdef __cplusplus\n}\n#endif\n#endif\n");
@@ -282,19 +301,23 @@ static void emit_weights_storage(const Emit *e, const char *weights_file) {
     FILE *out = e->out;
     long long n = e->p->packed_floats;
     if (n == 0) return;
-    fprintf(out, "\n/* Weights packed for the kernels: %lld floats (%lld Keras parameters). */\n", n, e->g->params);
+    fprintf(out, "\n/* Weights packed for the kernels: %lld floats (%lld Keras parameters). */\n", n,
+            e->g->params);
     if (!e->embedded) {
         fprintf(out, "static float %s_packed[%lld];\n", e->prefix, n);
         return;
     }
-    fprintf(out, "#if !defined(__GNUC__) || !defined(__ELF__)\n"
-                 "#error \"embedded weights use the GNU assembler's .incbin on ELF; "
-                 "elsewhere generate without --weights and call %s_load_weights\"\n#endif\n",
+    fprintf(out,
+            "#if !defined(__GNUC__) || !defined(__ELF__)\n"
+            "#error \"embedded weights use the GNU assembler's .incbin on ELF; "
+            "elsewhere generate without --weights and call %s_load_weights\"\n#endif\n",
             e->prefix);
-    fprintf(out, "/* %s is found next to this file with -Wa,-I<its directory> (or in the current directory). */\n",
+    fprintf(out,
+            "/* %s is found next to this file with -Wa,-I<its directory> (or in the current directory). */\n",
             weights_file);
-    fprintf(out, "__asm__(\".section .rodata\\n.balign 64\\n.globl %s_packed\\n.hidden %s_packed\\n%s_packed:\\n"
-                 ".incbin \\\"%s\\\"\\n.previous\\n\");\n",
+    fprintf(out,
+            "__asm__(\".section .rodata\\n.balign 64\\n.globl %s_packed\\n.hidden %s_packed\\n%s_packed:\\n"
+            ".incbin \\\"%s\\\"\\n.previous\\n\");\n",
             e->prefix, e->prefix, e->prefix, weights_file);
     fprintf(out, "extern const float %s_packed[%lld];\n", e->prefix, n);
 }
@@ -315,7 +338,9 @@ static void emit_loader(const Emit *e) {
     }
     emit_tensor_specs(e);
     emit_preps(e);
-    fprintf(out, "\n/* All or nothing: cnn_st_load validates the whole file before %s_packed is touched. */\n", pre);
+    fprintf(out,
+            "\n/* All or nothing: cnn_st_load validates the whole file before %s_packed is touched. */\n",
+            pre);
     fprintf(out, "int %s_load_weights(const char *path) {\n", pre);
     fprintf(out, "    float *raw = NULL;\n");
     fprintf(out, "    int rc = cnn_st_load(path, %s_tensors, %d, &raw);\n", pre, count_tensors(e->g));
@@ -330,7 +355,8 @@ static void emit_source(const Emit *e, const char *header, const char *source, c
     const Plan *p = e->p;
     const char *pre = e->prefix;
     fprintf(out, "/* Generated by cnncc %s from %s: do not edit. */\n", CNNCC_VERSION, source);
-    fprintf(out, "#include <stddef.h>\n#include <string.h>\n\n#include \"cnnrt.h\"\n#include \"%s\"\n", header);
+    fprintf(out, "#include <stddef.h>\n#include <string.h>\n\n#include \"cnnrt.h\"\n#include \"%s\"\n",
+            header);
     if (p->arena_floats) {
         fprintf(out, "\n/* Activations: %lld bytes placed by liveness (lower bound %lld bytes). */\n",
                 plan_arena_bytes(p), plan_lower_bound(p));
@@ -378,7 +404,8 @@ static int pack_weights(const Emit *e, const char *weights, const char *bin_path
     int rc = cnn_st_load(weights, specs, n, &raw);
     if (rc == 0)
         for (int x = 0; x < cnn_st_extra_count(); x++)
-            fprintf(stderr, "cnncc: warning: %s: tensor '%s' is not used by the model\n", weights, cnn_st_extra_name(x));
+            fprintf(stderr, "cnncc: warning: %s: tensor '%s' is not used by the model\n", weights,
+                    cnn_st_extra_name(x));
     float *packed = NULL;
     if (rc == 0) {
         if (big) fprintf(stderr, "cnncc: folding and packing...\n");
@@ -392,11 +419,14 @@ static int pack_weights(const Emit *e, const char *weights, const char *bin_path
     } else {
         if (big) fprintf(stderr, "cnncc: writing %s...\n", bin_path);
         OutFile of;
-        if (out_open(&of, bin_path) != 0) status = 2;
-        else if (fwrite(packed, sizeof(float), (size_t)e->p->packed_floats, of.f) != (size_t)e->p->packed_floats) {
+        if (out_open(&of, bin_path) != 0)
+            status = 2;
+        else if (fwrite(packed, sizeof(float), (size_t)e->p->packed_floats, of.f) !=
+                 (size_t)e->p->packed_floats) {
             out_abort(&of);
             status = 2;
-        } else if (out_commit(&of) != 0) status = 2;
+        } else if (out_commit(&of) != 0)
+            status = 2;
     }
     free(packed);
     cnn_st_free(raw);

@@ -13,9 +13,12 @@ static void json_string(FILE *out, const char *s) {
     fputc('"', out);
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
-        else if (c < 0x20) fprintf(out, "\\u%04x", c);
-        else fputc(c, out);
+        if (c == '"' || c == '\\')
+            fprintf(out, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(out, "\\u%04x", c);
+        else
+            fputc(c, out);
     }
     fputc('"', out);
 }
@@ -34,8 +37,10 @@ static void json_attr(FILE *out, const ArgSpec *spec, const Attr *a) {
     case A_INT2: fprintf(out, "[%lld, %lld]", a->i[0], a->i[1]); break;
     case A_FLOAT: fprintf(out, "%.17g", a->f); break;
     case A_FLOAT_OPT:
-        if (a->set) fprintf(out, "%.17g", a->f);
-        else fputs("null", out);
+        if (a->set)
+            fprintf(out, "%.17g", a->f);
+        else
+            fputs("null", out);
         break;
     case A_BOOL: fputs(a->i[0] ? "true" : "false", out); break;
     case A_PADDING: fputs(a->same ? "\"same\"" : "\"valid\"", out); break;
@@ -70,7 +75,8 @@ static void json_layer(FILE *out, const Graph *g, const Layer *l) {
     fputs("},\n   \"weights\": {", out);
     for (int w = 0; w < l->n_weights; w++) {
         fprintf(out, "%s\"%s\": [", w ? ", " : "", l->weights[w].var);
-        for (int k = 0; k < l->weights[w].rank; k++) fprintf(out, "%s%lld", k ? ", " : "", l->weights[w].shape[k]);
+        for (int k = 0; k < l->weights[w].rank; k++)
+            fprintf(out, "%s%lld", k ? ", " : "", l->weights[w].shape[k]);
         fputc(']', out);
     }
     fputs("}}", out);
@@ -95,9 +101,12 @@ void emit_json(FILE *out, const Graph *g, const Plan *p) {
         first = 0;
         json_layer(out, g, &g->layers[i]);
     }
-    fprintf(out, "],\n \"totals\": {\"params\": %lld, \"trainable\": %lld, \"non_trainable\": %lld, "
-                 "\"macs\": %lld, \"weight_bytes\": %lld",
+    fprintf(out,
+            "],\n \"totals\": {\"params\": %lld, \"trainable\": %lld, \"non_trainable\": %lld, "
+            "\"macs\": %lld, \"weight_bytes\": %lld",
             g->params, g->trainable, g->non_trainable, g->macs, g->params * 4);
-    if (p) fprintf(out, ", \"arena_bytes\": %lld, \"arena_lower_bound\": %lld", plan_arena_bytes(p), plan_lower_bound(p));
+    if (p)
+        fprintf(out, ", \"arena_bytes\": %lld, \"arena_lower_bound\": %lld", plan_arena_bytes(p),
+                plan_lower_bound(p));
     fputs("}}\n", out);
 }

@@ -49,8 +49,10 @@ void shape_format(const Shape *s, char *buf, size_t size) {
 }
 
 void shape_plain(const Shape *s, char *buf, size_t size) {
-    if (s->rank == 3) snprintf(buf, size, "(%lld, %lld, %lld)", s->d[0], s->d[1], s->d[2]);
-    else snprintf(buf, size, "(%lld)", s->d[0]);
+    if (s->rank == 3)
+        snprintf(buf, size, "(%lld, %lld, %lld)", s->d[0], s->d[1], s->d[2]);
+    else
+        snprintf(buf, size, "(%lld)", s->d[0]);
 }
 
 const Attr *layer_attr(const Layer *l, const char *name) {

@@ -53,7 +53,8 @@ int emit_init_weights(const Graph *g, const char *path, unsigned long long seed)
     char **names = xcalloc((size_t)n + 1, sizeof(char *));
     unsigned long long state = seed;
     if (g->params > (16LL << 20))
-        fprintf(stderr, "cnncc: generating %lld initial weights (%lld MB)...\n", g->params, g->params * 4 >> 20);
+        fprintf(stderr, "cnncc: generating %lld initial weights (%lld MB)...\n", g->params,
+                g->params * 4 >> 20);
     int k = 0;
     for (int i = 0; i < g->n; i++)
         for (int w = 0; w < g->layers[i].n_weights; w++, k++) {

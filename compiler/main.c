@@ -49,7 +49,8 @@ static int usage_error(const char *fmt, const char *arg) {
 }
 
 static int set_mode(Options *o, Mode m, const char *arg) {
-    if (o->mode != MODE_NONE && o->mode != m) return usage_error("'%s' conflicts with an earlier mode option", arg);
+    if (o->mode != MODE_NONE && o->mode != m)
+        return usage_error("'%s' conflicts with an earlier mode option", arg);
     o->mode = m;
     return 0;
 }
@@ -67,20 +68,30 @@ static int parse_args(int argc, char **argv, Options *o) {
         } else if (strcmp(a, "--version") == 0) {
             printf("cnncc %s\n", CNNCC_VERSION);
             return 0;
-        } else if (strcmp(a, "--summary") == 0) rc = set_mode(o, MODE_SUMMARY, a);
-        else if (strcmp(a, "--check") == 0) rc = set_mode(o, MODE_CHECK, a);
-        else if (strcmp(a, "--init-weights") == 0) rc = set_mode(o, MODE_INIT, a);
-        else if (strcmp(a, "--emit=json") == 0) rc = set_mode(o, MODE_JSON, a);
-        else if (strcmp(a, "--emit=dot") == 0) rc = set_mode(o, MODE_DOT, a);
-        else if (strcmp(a, "--emit=c") == 0) rc = set_mode(o, MODE_C, a);
-        else if (strcmp(a, "--keep-aux") == 0) o->keep_aux = 1;
+        } else if (strcmp(a, "--summary") == 0)
+            rc = set_mode(o, MODE_SUMMARY, a);
+        else if (strcmp(a, "--check") == 0)
+            rc = set_mode(o, MODE_CHECK, a);
+        else if (strcmp(a, "--init-weights") == 0)
+            rc = set_mode(o, MODE_INIT, a);
+        else if (strcmp(a, "--emit=json") == 0)
+            rc = set_mode(o, MODE_JSON, a);
+        else if (strcmp(a, "--emit=dot") == 0)
+            rc = set_mode(o, MODE_DOT, a);
+        else if (strcmp(a, "--emit=c") == 0)
+            rc = set_mode(o, MODE_C, a);
+        else if (strcmp(a, "--keep-aux") == 0)
+            o->keep_aux = 1;
         else if (strcmp(a, "-o") == 0 || strcmp(a, "--weights") == 0 || strcmp(a, "--prefix") == 0 ||
                  strcmp(a, "--seed") == 0) {
             if (i + 1 >= argc) return usage_error("option '%s' needs a value", a);
             const char *v = argv[++i];
-            if (a[1] == 'o') o->output = v;
-            else if (a[2] == 'w') o->weights = v;
-            else if (a[2] == 'p') o->prefix = v;
+            if (a[1] == 'o')
+                o->output = v;
+            else if (a[2] == 'w')
+                o->weights = v;
+            else if (a[2] == 'p')
+                o->prefix = v;
             else {
                 char *end;
                 errno = 0;
@@ -98,7 +109,8 @@ static int parse_args(int argc, char **argv, Options *o) {
     }
     if (!o->input) return usage_error("%s", "no input file");
     if (o->mode == MODE_NONE) {
-        if (!o->output) return usage_error("%s", "nothing to do: give -o OUT.c, --summary, --check or --emit");
+        if (!o->output)
+            return usage_error("%s", "nothing to do: give -o OUT.c, --summary, --check or --emit");
         o->mode = MODE_C;
     }
     if ((o->mode == MODE_C || o->mode == MODE_INIT) && !o->output)
@@ -145,9 +157,12 @@ static int write_text(const Options *o, const Graph *g, const Plan *p) {
         if (out_open(&of, o->output) != 0) return 2;
         out = of.f;
     }
-    if (o->mode == MODE_JSON) emit_json(out, g, p);
-    else if (o->mode == MODE_DOT) emit_dot(out, g);
-    else summary_print(out, g, p);
+    if (o->mode == MODE_JSON)
+        emit_json(out, g, p);
+    else if (o->mode == MODE_DOT)
+        emit_dot(out, g);
+    else
+        summary_print(out, g, p);
     if (of.f) return out_commit(&of) == 0 ? 0 : 2;
     return fflush(stdout) == 0 ? 0 : 2;
 }

@@ -38,11 +38,10 @@ static int need_rank(Layer *l, Graph *g, Diag *d, int i, int rank) {
     char buf[96];
     shape_format(s, buf, sizeof buf);
     if (rank == 1)
-        diag_error(d, l->loc, "%s '%s' needs a rank-1 input, got %s; add flatten() first",
-                   l->op->name, l->name, buf);
+        diag_error(d, l->loc, "%s '%s' needs a rank-1 input, got %s; add flatten() first", l->op->name,
+                   l->name, buf);
     else
-        diag_error(d, l->loc, "%s '%s' needs a rank-3 input (H, W, C), got %s", l->op->name, l->name,
-                   buf);
+        diag_error(d, l->loc, "%s '%s' needs a rank-3 input (H, W, C), got %s", l->op->name, l->name, buf);
     note_inputs(l, g, d);
     return 0;
 }
@@ -178,8 +177,9 @@ static int shape_concatenate(Layer *l, Graph *g, Diag *d) {
     const Shape *a = in_shape(l, g, 0);
     long long axis = layer_attr(l, "axis")->i[0];
     if (axis != -1 && axis != a->rank) {
-        diag_error(d, l->attr_loc[0], "concatenate '%s': only the channel axis (-1 or %d) is supported, got %lld",
-                   l->name, a->rank, axis);
+        diag_error(d, l->attr_loc[0],
+                   "concatenate '%s': only the channel axis (-1 or %d) is supported, got %lld", l->name,
+                   a->rank, axis);
         return 0;
     }
     long long last = 0;
@@ -206,7 +206,9 @@ static int weight(WeightSpec *w, const char *var, int trainable, int rank, long 
     return 1;
 }
 
-static int use_bias(const Layer *l) { return layer_attr(l, "use_bias")->i[0] != 0; }
+static int use_bias(const Layer *l) {
+    return layer_attr(l, "use_bias")->i[0] != 0;
+}
 
 static int weights_conv2d(const Layer *l, const Graph *g, WeightSpec *w) {
     const Attr *k = layer_attr(l, "kernel_size");
@@ -254,7 +256,9 @@ static int weights_batch_norm(const Layer *l, const Graph *g, WeightSpec *w) {
 
 /* ---- multiply-accumulates ---- */
 
-static long long out_pixels(const Layer *l) { return l->shape.d[0] * l->shape.d[1]; }
+static long long out_pixels(const Layer *l) {
+    return l->shape.d[0] * l->shape.d[1];
+}
 
 static long long macs_conv2d(const Layer *l, const Graph *g) {
     const Attr *k = layer_attr(l, "kernel_size");
@@ -279,55 +283,154 @@ static long long macs_dense(const Layer *l, const Graph *g) {
 
 /* ---- the table ---- */
 
-#define WINDOW_ARGS                                                                   \
-    {"strides", A_INT2, "1"}, {"padding", A_PADDING, "valid"},
-#define UNARY 1, 1
-#define MANY 2, 16
+#define WINDOW_ARGS {"strides", A_INT2, "1"}, {"padding", A_PADDING, "valid"},
+#define UNARY       1, 1
+#define MANY        2, 16
 
 static const OpInfo ops[] = {
-    {"conv2d", "Conv2D", "conv2d", UNARY, 2,
-     {{"filters", A_INT, NULL}, {"kernel_size", A_INT2, NULL}, WINDOW_ARGS
-      {"dilation_rate", A_INT2, "1"}, {"activation", A_ACTIVATION, "linear"}, {"use_bias", A_BOOL, "true"}},
-     shape_conv2d, weights_conv2d, macs_conv2d},
-    {"depthwise_conv2d", "DepthwiseConv2D", "depthwise_conv2d", UNARY, 1,
-     {{"kernel_size", A_INT2, NULL}, WINDOW_ARGS {"depth_multiplier", A_INT, "1"},
-      {"activation", A_ACTIVATION, "linear"}, {"use_bias", A_BOOL, "true"}},
-     shape_depthwise, weights_depthwise, macs_depthwise},
-    {"separable_conv2d", "SeparableConv2D", "separable_conv2d", UNARY, 2,
-     {{"filters", A_INT, NULL}, {"kernel_size", A_INT2, NULL}, WINDOW_ARGS
-      {"depth_multiplier", A_INT, "1"}, {"activation", A_ACTIVATION, "linear"}, {"use_bias", A_BOOL, "true"}},
-     shape_conv2d, weights_separable, macs_separable},
-    {"dense", "Dense", "dense", UNARY, 1,
+    {"conv2d",
+     "Conv2D",
+     "conv2d",
+     UNARY,
+     2,
+     {{"filters", A_INT, NULL},
+      {"kernel_size", A_INT2, NULL},
+      WINDOW_ARGS{"dilation_rate", A_INT2, "1"},
+      {"activation", A_ACTIVATION, "linear"},
+      {"use_bias", A_BOOL, "true"}},
+     shape_conv2d,
+     weights_conv2d,
+     macs_conv2d},
+    {"depthwise_conv2d",
+     "DepthwiseConv2D",
+     "depthwise_conv2d",
+     UNARY,
+     1,
+     {{"kernel_size", A_INT2, NULL},
+      WINDOW_ARGS{"depth_multiplier", A_INT, "1"},
+      {"activation", A_ACTIVATION, "linear"},
+      {"use_bias", A_BOOL, "true"}},
+     shape_depthwise,
+     weights_depthwise,
+     macs_depthwise},
+    {"separable_conv2d",
+     "SeparableConv2D",
+     "separable_conv2d",
+     UNARY,
+     2,
+     {{"filters", A_INT, NULL},
+      {"kernel_size", A_INT2, NULL},
+      WINDOW_ARGS{"depth_multiplier", A_INT, "1"},
+      {"activation", A_ACTIVATION, "linear"},
+      {"use_bias", A_BOOL, "true"}},
+     shape_conv2d,
+     weights_separable,
+     macs_separable},
+    {"dense",
+     "Dense",
+     "dense",
+     UNARY,
+     1,
      {{"units", A_INT, NULL}, {"activation", A_ACTIVATION, "linear"}, {"use_bias", A_BOOL, "true"}},
-     shape_dense, weights_dense, macs_dense},
-    {"max_pooling2d", "MaxPooling2D", "max_pooling2d", UNARY, 1,
+     shape_dense,
+     weights_dense,
+     macs_dense},
+    {"max_pooling2d",
+     "MaxPooling2D",
+     "max_pooling2d",
+     UNARY,
+     1,
      {{"pool_size", A_INT2, "2"}, {"strides", A_INT2, "pool_size"}, {"padding", A_PADDING, "valid"}},
-     shape_pool, NULL, NULL},
-    {"average_pooling2d", "AveragePooling2D", "average_pooling2d", UNARY, 1,
+     shape_pool,
+     NULL,
+     NULL},
+    {"average_pooling2d",
+     "AveragePooling2D",
+     "average_pooling2d",
+     UNARY,
+     1,
      {{"pool_size", A_INT2, "2"}, {"strides", A_INT2, "pool_size"}, {"padding", A_PADDING, "valid"}},
-     shape_pool, NULL, NULL},
-    {"global_average_pooling2d", "GlobalAveragePooling2D", "global_average_pooling2d", UNARY, 0,
-     {{NULL, 0, NULL}}, shape_global_pool, NULL, NULL},
-    {"global_max_pooling2d", "GlobalMaxPooling2D", "global_max_pooling2d", UNARY, 0,
-     {{NULL, 0, NULL}}, shape_global_pool, NULL, NULL},
-    {"batch_normalization", "BatchNormalization", "batch_normalization", UNARY, 0,
+     shape_pool,
+     NULL,
+     NULL},
+    {"global_average_pooling2d",
+     "GlobalAveragePooling2D",
+     "global_average_pooling2d",
+     UNARY,
+     0,
+     {{NULL, 0, NULL}},
+     shape_global_pool,
+     NULL,
+     NULL},
+    {"global_max_pooling2d",
+     "GlobalMaxPooling2D",
+     "global_max_pooling2d",
+     UNARY,
+     0,
+     {{NULL, 0, NULL}},
+     shape_global_pool,
+     NULL,
+     NULL},
+    {"batch_normalization",
+     "BatchNormalization",
+     "batch_normalization",
+     UNARY,
+     0,
      {{"epsilon", A_FLOAT, "0.001"}, {"center", A_BOOL, "true"}, {"scale", A_BOOL, "true"}},
-     shape_same, weights_batch_norm, NULL},
-    {"zero_padding2d", "ZeroPadding2D", "zero_padding2d", UNARY, 1,
-     {{"padding", A_PAD4, "1"}}, shape_zero_padding, NULL, NULL},
+     shape_same,
+     weights_batch_norm,
+     NULL},
+    {"zero_padding2d",
+     "ZeroPadding2D",
+     "zero_padding2d",
+     UNARY,
+     1,
+     {{"padding", A_PAD4, "1"}},
+     shape_zero_padding,
+     NULL,
+     NULL},
     {"flatten", "Flatten", "flatten", UNARY, 0, {{NULL, 0, NULL}}, shape_flatten, NULL, NULL},
     {"dropout", "Dropout", "dropout", UNARY, 1, {{"rate", A_FLOAT, NULL}}, shape_dropout, NULL, NULL},
-    {"activation", "Activation", "activation", UNARY, 1,
-     {{"activation", A_ACTIVATION, NULL}}, shape_same, NULL, NULL},
-    {"relu", "ReLU", "re_lu", UNARY, 0,
-     {{"max_value", A_FLOAT_OPT, "none"}, {"negative_slope", A_FLOAT, "0"}}, shape_same, NULL, NULL},
+    {"activation",
+     "Activation",
+     "activation",
+     UNARY,
+     1,
+     {{"activation", A_ACTIVATION, NULL}},
+     shape_same,
+     NULL,
+     NULL},
+    {"relu",
+     "ReLU",
+     "re_lu",
+     UNARY,
+     0,
+     {{"max_value", A_FLOAT_OPT, "none"}, {"negative_slope", A_FLOAT, "0"}},
+     shape_same,
+     NULL,
+     NULL},
     {"add", "Add", "add", MANY, 0, {{NULL, 0, NULL}}, shape_add, NULL, NULL},
-    {"concatenate", "Concatenate", "concatenate", MANY, 0, {{"axis", A_AXIS, "-1"}},
-     shape_concatenate, NULL, NULL},
-    {"lrn", "LocalResponseNormalization", "local_response_normalization", UNARY, 0,
-     {{"depth_radius", A_INT_POS0, "5"}, {"bias", A_FLOAT, "1"}, {"alpha", A_FLOAT, "1"},
+    {"concatenate",
+     "Concatenate",
+     "concatenate",
+     MANY,
+     0,
+     {{"axis", A_AXIS, "-1"}},
+     shape_concatenate,
+     NULL,
+     NULL},
+    {"lrn",
+     "LocalResponseNormalization",
+     "local_response_normalization",
+     UNARY,
+     0,
+     {{"depth_radius", A_INT_POS0, "5"},
+      {"bias", A_FLOAT, "1"},
+      {"alpha", A_FLOAT, "1"},
       {"beta", A_FLOAT, "0.5"}},
-     shape_same_rank3, NULL, NULL},
+     shape_same_rank3,
+     NULL,
+     NULL},
 };
 
 const OpInfo *ops_find(const char *name) {

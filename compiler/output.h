@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 typedef struct {
-    FILE *f;   /* write here */
+    FILE *f;    /* write here */
     char *path; /* the destination */
     char *tmp;  /* the temporary file renamed over it on commit */
 } OutFile;

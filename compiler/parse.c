@@ -23,7 +23,11 @@ Node *parse_source(Diag *d) {
     if (nul) {
         int line = 1, col = 1;
         for (const char *p = d->text; p < nul; p++) {
-            if (*p == '\n') { line++; col = 1; } else col++;
+            if (*p == '\n') {
+                line++;
+                col = 1;
+            } else
+                col++;
         }
         diag_error(d, (Loc){line, col, 1}, "input is not text (NUL byte at offset %zu)",
                    (size_t)(nul - d->text));
@@ -40,8 +44,10 @@ Node *parse_source(Diag *d) {
     arch__delete_buffer(buf, scanner);
     arch_lex_destroy(scanner);
     if (rc != 0 || d->errors) {
-        if (rc == 2) diag_error(d, (Loc){0, 0, 0}, "input too deeply nested for the parser");
-        else if (rc == 1 && d->errors == 0) diag_error(d, (Loc){0, 0, 0}, "syntax error");
+        if (rc == 2)
+            diag_error(d, (Loc){0, 0, 0}, "input too deeply nested for the parser");
+        else if (rc == 1 && d->errors == 0)
+            diag_error(d, (Loc){0, 0, 0}, "syntax error");
         ast_free(ctx.root);
         return NULL;
     }

@@ -32,16 +32,18 @@ typedef struct {
     Plan *p;
     const Graph *g;
     int keep_aux;
-    int *alias;      /* tensor -> the tensor whose data it is (views) */
-    int *step_of;    /* tensor -> step that writes it, -1 */
-    int *exclusive;  /* tensor: its data is observed only through this tensor */
-    int *consumers;  /* live consumers per layer */
+    int *alias;     /* tensor -> the tensor whose data it is (views) */
+    int *step_of;   /* tensor -> step that writes it, -1 */
+    int *exclusive; /* tensor: its data is observed only through this tensor */
+    int *consumers; /* live consumers per layer */
     int *is_output;
     int *pad_folded; /* zero_padding2d layers absorbed by their consumer */
     int cap_steps;
 } Builder;
 
-static int live(const Builder *b, int i) { return b->keep_aux || !b->g->layers[i].aux_only; }
+static int live(const Builder *b, int i) {
+    return b->keep_aux || !b->g->layers[i].aux_only;
+}
 
 static int root(const Builder *b, int t) {
     while (b->alias[t] != t) t = b->alias[t];
@@ -114,7 +116,9 @@ static int same_pad(long long in, long long out, long long k, long long s, long 
     return total > 0 ? (int)(total / 2) : 0;
 }
 
-static const Shape *shape_of(const Builder *b, int layer) { return &b->g->layers[layer].shape; }
+static const Shape *shape_of(const Builder *b, int layer) {
+    return &b->g->layers[layer].shape;
+}
 
 /* Window geometry of a conv/depthwise/pool layer reading `in_layer`, with
  * the padding of a folded zero_padding2d added. */
@@ -233,8 +237,22 @@ static void plan_conv(Builder *b, int i, const Layer *l) {
         s->prep = add_prep(b, CNN_PREP_DWCONV, s->dw.geom.out_c, i, "depthwise_kernel", 0);
         b->p->tensors[mid].channels = s->dw.geom.out_c;
         b->p->tensors[mid].pixels = (long long)l->shape.d[0] * l->shape.d[1];
-        cnn_conv pw = {(int)l->shape.d[0], (int)l->shape.d[1], s->dw.geom.out_c, (int)l->shape.d[0],
-                       (int)l->shape.d[1], (int)l->shape.d[2], 1, 1, 1, 1, 1, 1, 0, 0, (int)l->shape.d[2], act};
+        cnn_conv pw = {(int)l->shape.d[0],
+                       (int)l->shape.d[1],
+                       s->dw.geom.out_c,
+                       (int)l->shape.d[0],
+                       (int)l->shape.d[1],
+                       (int)l->shape.d[2],
+                       1,
+                       1,
+                       1,
+                       1,
+                       1,
+                       1,
+                       0,
+                       0,
+                       (int)l->shape.d[2],
+                       act};
         s = new_step(b, K_CONV, i);
         s->conv = pw;
         s->in[0] = mid;
@@ -354,9 +372,12 @@ static void plan_concat(Builder *b, int i, const Layer *l) {
             b->alias[t] = i;
             b->p->tensors[t].offset = offset;
             b->p->tensors[t].stride = channels;
-            if (prod->kind == K_CONV) prod->conv.out_stride = channels;
-            else if (prod->kind == K_DWCONV) prod->dw.geom.out_stride = channels;
-            else prod->pool.out_stride = channels;
+            if (prod->kind == K_CONV)
+                prod->conv.out_stride = channels;
+            else if (prod->kind == K_DWCONV)
+                prod->dw.geom.out_stride = channels;
+            else
+                prod->pool.out_stride = channels;
             note_folded(prod, i);
         } else {
             Step *c = new_step(b, K_COPY_CHANNELS, i);
@@ -375,8 +396,8 @@ static void plan_pool(Builder *b, int i, const Layer *l, KernelKind kind) {
     cnn_conv c;
     window(b, l, "pool_size", l->in[0], 0, 0, &c);
     Step *s = new_step(b, kind, i);
-    cnn_pool p = {c.in_h, c.in_w, c.in_c, c.out_h, c.out_w, c.k_h, c.k_w, c.stride_h, c.stride_w,
-                  c.pad_top, c.pad_left, c.in_c};
+    cnn_pool p = {c.in_h, c.in_w,     c.in_c,     c.out_h,   c.out_w,    c.k_h,
+                  c.k_w,  c.stride_h, c.stride_w, c.pad_top, c.pad_left, c.in_c};
     s->pool = p;
     s->in[0] = l->in[0];
     s->n_in = 1;
@@ -413,18 +434,29 @@ static int pad_foldable(const Builder *b, int i) {
 static void plan_layer(Builder *b, int i) {
     const Layer *l = &b->g->layers[i];
     const char *op = l->op->name;
-    if (strcmp(op, "conv2d") == 0 || strcmp(op, "depthwise_conv2d") == 0 || strcmp(op, "separable_conv2d") == 0)
+    if (strcmp(op, "conv2d") == 0 || strcmp(op, "depthwise_conv2d") == 0 ||
+        strcmp(op, "separable_conv2d") == 0)
         plan_conv(b, i, l);
-    else if (strcmp(op, "dense") == 0) plan_dense(b, i, l);
-    else if (strcmp(op, "batch_normalization") == 0) plan_batch_norm(b, i, l);
-    else if (strcmp(op, "activation") == 0 || strcmp(op, "relu") == 0) plan_activation(b, i, l);
-    else if (strcmp(op, "add") == 0) plan_add(b, i, l);
-    else if (strcmp(op, "concatenate") == 0) plan_concat(b, i, l);
-    else if (strcmp(op, "max_pooling2d") == 0) plan_pool(b, i, l, K_MAXPOOL);
-    else if (strcmp(op, "average_pooling2d") == 0) plan_pool(b, i, l, K_AVGPOOL);
-    else if (strcmp(op, "global_average_pooling2d") == 0) plan_simple(b, i, l, K_GLOBAL_AVG);
-    else if (strcmp(op, "global_max_pooling2d") == 0) plan_simple(b, i, l, K_GLOBAL_MAX);
-    else if (strcmp(op, "lrn") == 0) plan_simple(b, i, l, K_LRN);
+    else if (strcmp(op, "dense") == 0)
+        plan_dense(b, i, l);
+    else if (strcmp(op, "batch_normalization") == 0)
+        plan_batch_norm(b, i, l);
+    else if (strcmp(op, "activation") == 0 || strcmp(op, "relu") == 0)
+        plan_activation(b, i, l);
+    else if (strcmp(op, "add") == 0)
+        plan_add(b, i, l);
+    else if (strcmp(op, "concatenate") == 0)
+        plan_concat(b, i, l);
+    else if (strcmp(op, "max_pooling2d") == 0)
+        plan_pool(b, i, l, K_MAXPOOL);
+    else if (strcmp(op, "average_pooling2d") == 0)
+        plan_pool(b, i, l, K_AVGPOOL);
+    else if (strcmp(op, "global_average_pooling2d") == 0)
+        plan_simple(b, i, l, K_GLOBAL_AVG);
+    else if (strcmp(op, "global_max_pooling2d") == 0)
+        plan_simple(b, i, l, K_GLOBAL_MAX);
+    else if (strcmp(op, "lrn") == 0)
+        plan_simple(b, i, l, K_LRN);
     else if (strcmp(op, "zero_padding2d") == 0) {
         if (pad_foldable(b, i)) {
             b->pad_folded[i] = 1;
@@ -509,7 +541,8 @@ static void liveness(Plan *p) {
     }
     for (int b = 0; b < p->n_bufs; b++)
         if (p->bufs[b].kind == B_INPUT) p->bufs[b].first = 0;
-    for (int k = 0; k < p->n_outputs; k++) p->bufs[buf_resolve(p, p->tensors[p->outputs[k]].buf)].last = p->n_steps;
+    for (int k = 0; k < p->n_outputs; k++)
+        p->bufs[buf_resolve(p, p->tensors[p->outputs[k]].buf)].last = p->n_steps;
 }
 
 static int whole(const Plan *p, int t) {
@@ -574,14 +607,17 @@ static int by_size_desc(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static long long round_up(long long n) { return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
+static long long round_up(long long n) {
+    return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+}
 
 /* Largest first, each at the lowest offset not used by a buffer live at the same time. */
 static void place_arena(Plan *p) {
     Buffer **order = xcalloc((size_t)p->n_bufs, sizeof(Buffer *));
     int n = 0;
     for (int b = 0; b < p->n_bufs; b++)
-        if (p->bufs[b].kind == B_ARENA && p->bufs[b].merged_into < 0 && p->bufs[b].last >= 0) order[n++] = &p->bufs[b];
+        if (p->bufs[b].kind == B_ARENA && p->bufs[b].merged_into < 0 && p->bufs[b].last >= 0)
+            order[n++] = &p->bufs[b];
     qsort(order, (size_t)n, sizeof *order, by_size_desc);
     for (int i = 0; i < n; i++) {
         Buffer *b = order[i];
@@ -591,7 +627,8 @@ static void place_arena(Plan *p) {
             for (int j = 0; j < i; j++) {
                 const Buffer *o = order[j];
                 int overlap_time = o->first <= b->last && b->first <= o->last;
-                int overlap_space = o->offset < offset + round_up(b->floats) && offset < o->offset + round_up(o->floats);
+                int overlap_space =
+                    o->offset < offset + round_up(b->floats) && offset < o->offset + round_up(o->floats);
                 if (overlap_time && overlap_space) {
                     offset = o->offset + round_up(o->floats);
                     moved = 1;
@@ -617,7 +654,9 @@ static void place_weights(Plan *p) {
         Step *st = &p->steps[s];
         if (st->prep < 0) continue;
         cnn_prep *r = &p->preps[st->prep];
-        r->desc = st->kind == K_CONV ? (const void *)&st->conv : st->kind == K_DWCONV ? (const void *)&st->dw : NULL;
+        r->desc = st->kind == K_CONV     ? (const void *)&st->conv
+                  : st->kind == K_DWCONV ? (const void *)&st->dw
+                                         : NULL;
     }
     long long offset = 0;
     for (int i = 0; i < p->n_preps; i++) {
@@ -706,5 +745,9 @@ void plan_free(Plan *p) {
     free(p);
 }
 
-long long plan_arena_bytes(const Plan *p) { return p->arena_floats * 4; }
-long long plan_lower_bound(const Plan *p) { return p->lower_bound_floats * 4; }
+long long plan_arena_bytes(const Plan *p) {
+    return p->arena_floats * 4;
+}
+long long plan_lower_bound(const Plan *p) {
+    return p->lower_bound_floats * 4;
+}

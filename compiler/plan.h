@@ -14,13 +14,13 @@
 #include "cnnrt.h"
 
 typedef enum {
-    K_CONV,          /* conv2d, dense, separable's pointwise half: cnn_conv_forward */
-    K_DWCONV,        /* depthwise_conv2d, separable's depthwise half */
+    K_CONV,   /* conv2d, dense, separable's pointwise half: cnn_conv_forward */
+    K_DWCONV, /* depthwise_conv2d, separable's depthwise half */
     K_MAXPOOL,
     K_AVGPOOL,
     K_GLOBAL_AVG,
     K_GLOBAL_MAX,
-    K_SCALE_SHIFT,   /* a batch normalization that could not be folded */
+    K_SCALE_SHIFT, /* a batch normalization that could not be folded */
     K_ACTIVATE,
     K_SOFTMAX,
     K_ADD,
@@ -34,11 +34,11 @@ typedef enum { B_ARENA, B_INPUT, B_OUTPUT } BufKind;
 
 typedef struct {
     BufKind kind;
-    int output;         /* B_OUTPUT: which output parameter */
+    int output; /* B_OUTPUT: which output parameter */
     long long floats;
-    int first, last;    /* steps during which it is live */
-    long long offset;   /* B_ARENA: floats from the arena start */
-    int merged_into;    /* -1, or the buffer this one was merged into (in-place) */
+    int first, last;  /* steps during which it is live */
+    long long offset; /* B_ARENA: floats from the arena start */
+    int merged_into;  /* -1, or the buffer this one was merged into (in-place) */
 } Buffer;
 
 typedef struct {
@@ -51,8 +51,8 @@ typedef struct {
 
 typedef struct {
     KernelKind kind;
-    int layer;        /* the layer it implements; its name goes into a comment */
-    int folded[4];    /* layers fused or folded into it */
+    int layer;     /* the layer it implements; its name goes into a comment */
+    int folded[4]; /* layers fused or folded into it */
     int n_folded;
     int pos;          /* program position that orders the steps */
     int out;          /* tensor */
@@ -80,7 +80,7 @@ struct Plan {
     int n_bufs;
     cnn_prep *preps; /* weight preparation, one per step with weights */
     int n_preps;
-    long long packed_floats;  /* total packed weights */
+    long long packed_floats; /* total packed weights */
     long long arena_floats;
     long long lower_bound_floats;
     int outputs[32], n_outputs; /* layers handed to the caller, in order */

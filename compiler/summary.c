@@ -36,7 +36,7 @@ static void layer_cells(const Graph *g, int i, char cells[4][CELL]) {
 }
 
 static void print_row(FILE *out, const char *const *cells, const int *stops, int n) {
-    char line[4 * CELL + 16];
+    char line[4 * CELL + 16] = "";
     size_t len = 0;
     for (int i = 0; i < n; i++) {
         if (i > 0) line[len - 1] = ' ';

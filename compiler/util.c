@@ -19,9 +19,15 @@ static void *check_alloc(void *p) {
     return p;
 }
 
-void *xmalloc(size_t n) { return check_alloc(malloc(n ? n : 1)); }
-void *xcalloc(size_t n, size_t size) { return check_alloc(calloc(n ? n : 1, size ? size : 1)); }
-void *xrealloc(void *p, size_t n) { return check_alloc(realloc(p, n ? n : 1)); }
+void *xmalloc(size_t n) {
+    return check_alloc(malloc(n ? n : 1));
+}
+void *xcalloc(size_t n, size_t size) {
+    return check_alloc(calloc(n ? n : 1, size ? size : 1));
+}
+void *xrealloc(void *p, size_t n) {
+    return check_alloc(realloc(p, n ? n : 1));
+}
 
 char *xstrdup(const char *s) {
     size_t n = strlen(s) + 1;
