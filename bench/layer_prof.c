@@ -38,8 +38,7 @@ static int n_sites;
  * is not charged for the wait), wall time with more. */
 static int clock_id = -1;
 
-static double now_us(void)
-{
+static double now_us(void) {
     struct timespec t;
     if (clock_id < 0) {
         const char *th = getenv("CNNRT_THREADS");
@@ -49,13 +48,10 @@ static double now_us(void)
     return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
 }
 
-static site *find(const void *ra, const void *desc)
-{
+static site *find(const void *ra, const void *desc) {
     for (int i = 0; i < n_sites; i++)
-        if (sites[i].ra == ra && sites[i].desc == desc)
-            return &sites[i];
-    if (n_sites == MAX_SITES)
-        return NULL;
+        if (sites[i].ra == ra && sites[i].desc == desc) return &sites[i];
+    if (n_sites == MAX_SITES) return NULL;
     site *s = &sites[n_sites];
     memset(s, 0, sizeof *s);
     s->ra = ra;
@@ -65,12 +61,9 @@ static site *find(const void *ra, const void *desc)
     return s;
 }
 
-static void record(site *s, double t)
-{
-    if (!s)
-        return;
-    if (t < s->min_us)
-        s->min_us = t;
+static void record(site *s, double t) {
+    if (!s) return;
+    if (t < s->min_us) s->min_us = t;
     s->sum_us += t;
     s->calls++;
 }
@@ -78,17 +71,14 @@ static void record(site *s, double t)
 #define RA __builtin_return_address(0)
 
 void __real_cnn_conv_forward(float *, const float *, const float *, const float *, const cnn_conv *);
-void __wrap_cnn_conv_forward(float *out, const float *in, const float *packed,
-                             const float *residual, const cnn_conv *c)
-{
+void __wrap_cnn_conv_forward(float *out, const float *in, const float *packed, const float *residual,
+                             const cnn_conv *c) {
     site *s = find(RA, c);
-    if (hot < 0)
-        hot = getenv("LAYER_PROF_HOT") != NULL;
+    if (hot < 0) hot = getenv("LAYER_PROF_HOT") != NULL;
     if (s && !s->calls) {
         snprintf(s->kind, sizeof s->kind, "conv");
-        snprintf(s->shape, sizeof s->shape, "%dx%dx%d k%dx%d s%d -> %dx%dx%d%s", c->in_h, c->in_w,
-                 c->in_c, c->k_h, c->k_w, c->stride_h, c->out_h, c->out_w, c->out_c,
-                 residual ? " +res" : "");
+        snprintf(s->shape, sizeof s->shape, "%dx%dx%d k%dx%d s%d -> %dx%dx%d%s", c->in_h, c->in_w, c->in_c,
+                 c->k_h, c->k_w, c->stride_h, c->out_h, c->out_w, c->out_c, residual ? " +res" : "");
         s->macs = (double)c->out_h * c->out_w * c->out_c * c->k_h * c->k_w * c->in_c;
     }
     double t0 = now_us();
@@ -100,20 +90,18 @@ void __wrap_cnn_conv_forward(float *out, const float *in, const float *packed,
         t0 = now_us();
         __real_cnn_conv_forward(out, in, packed, residual, c);
         t0 = now_us() - t0;
-        if (t0 < s->hot_us || !s->hot_us)
-            s->hot_us = t0;
+        if (t0 < s->hot_us || !s->hot_us) s->hot_us = t0;
     }
 }
 
 void __real_cnn_dwconv_forward(float *, const float *, const float *, const cnn_dwconv *);
-void __wrap_cnn_dwconv_forward(float *out, const float *in, const float *packed, const cnn_dwconv *d)
-{
+void __wrap_cnn_dwconv_forward(float *out, const float *in, const float *packed, const cnn_dwconv *d) {
     const cnn_conv *c = &d->geom;
     site *s = find(RA, d);
     if (s && !s->calls) {
         snprintf(s->kind, sizeof s->kind, "dwconv");
-        snprintf(s->shape, sizeof s->shape, "%dx%dx%d k%dx%d s%d -> %dx%dx%d", c->in_h, c->in_w,
-                 c->in_c, c->k_h, c->k_w, c->stride_h, c->out_h, c->out_w, c->out_c);
+        snprintf(s->shape, sizeof s->shape, "%dx%dx%d k%dx%d s%d -> %dx%dx%d", c->in_h, c->in_w, c->in_c,
+                 c->k_h, c->k_w, c->stride_h, c->out_h, c->out_w, c->out_c);
         s->macs = (double)c->out_h * c->out_w * c->out_c * c->k_h * c->k_w;
     }
     double t0 = now_us();
@@ -121,28 +109,25 @@ void __wrap_cnn_dwconv_forward(float *out, const float *in, const float *packed,
     record(s, now_us() - t0);
 }
 
-#define WRAP_POOL(NAME)                                                                     \
-    void __real_##NAME(float *, const float *, const cnn_pool *);                           \
-    void __wrap_##NAME(float *out, const float *in, const cnn_pool *p)                      \
-    {                                                                                       \
-        site *s = find(RA, p);                                                              \
-        if (s && !s->calls) {                                                               \
-            snprintf(s->kind, sizeof s->kind, "%s", #NAME + 4);                             \
-            snprintf(s->shape, sizeof s->shape, "%dx%dx%d p%dx%d s%d -> %dx%d", p->in_h,      \
-                     p->in_w, p->channels, p->pool_h, p->pool_w, p->stride_h, p->out_h,      \
-                     p->out_w);                                                             \
-        }                                                                                   \
-        double t0 = now_us();                                                               \
-        __real_##NAME(out, in, p);                                                          \
-        record(s, now_us() - t0);                                                           \
+#define WRAP_POOL(NAME)                                                                                      \
+    void __real_##NAME(float *, const float *, const cnn_pool *);                                            \
+    void __wrap_##NAME(float *out, const float *in, const cnn_pool *p) {                                     \
+        site *s = find(RA, p);                                                                               \
+        if (s && !s->calls) {                                                                                \
+            snprintf(s->kind, sizeof s->kind, "%s", #NAME + 4);                                              \
+            snprintf(s->shape, sizeof s->shape, "%dx%dx%d p%dx%d s%d -> %dx%d", p->in_h, p->in_w,            \
+                     p->channels, p->pool_h, p->pool_w, p->stride_h, p->out_h, p->out_w);                    \
+        }                                                                                                    \
+        double t0 = now_us();                                                                                \
+        __real_##NAME(out, in, p);                                                                           \
+        record(s, now_us() - t0);                                                                            \
     }
 WRAP_POOL(cnn_maxpool_forward)
 WRAP_POOL(cnn_avgpool_forward)
 
 void __real_cnn_zero_pad(float *, const float *, int, int, int, int, int, int, int);
-void __wrap_cnn_zero_pad(float *out, const float *in, int h, int w, int c, int top, int bottom,
-                         int left, int right)
-{
+void __wrap_cnn_zero_pad(float *out, const float *in, int h, int w, int c, int top, int bottom, int left,
+                         int right) {
     site *s = find(RA, NULL);
     if (s && !s->calls) {
         snprintf(s->kind, sizeof s->kind, "zero_pad");
@@ -154,8 +139,7 @@ void __wrap_cnn_zero_pad(float *out, const float *in, int h, int w, int c, int t
 }
 
 void __real_cnn_add(float *, const float *const *, int, size_t, const cnn_act *);
-void __wrap_cnn_add(float *out, const float *const *ins, int n_in, size_t count, const cnn_act *act)
-{
+void __wrap_cnn_add(float *out, const float *const *ins, int n_in, size_t count, const cnn_act *act) {
     site *s = find(RA, NULL);
     if (s && !s->calls) {
         snprintf(s->kind, sizeof s->kind, "add");
@@ -167,8 +151,7 @@ void __wrap_cnn_add(float *out, const float *const *ins, int n_in, size_t count,
 }
 
 void __real_cnn_activate(float *, const float *, size_t, const cnn_act *);
-void __wrap_cnn_activate(float *out, const float *in, size_t count, const cnn_act *act)
-{
+void __wrap_cnn_activate(float *out, const float *in, size_t count, const cnn_act *act) {
     site *s = find(RA, NULL);
     if (s && !s->calls) {
         snprintf(s->kind, sizeof s->kind, "activate");
@@ -180,8 +163,7 @@ void __wrap_cnn_activate(float *out, const float *in, size_t count, const cnn_ac
 }
 
 void __real_cnn_copy_channels(float *, int, const float *, int, int);
-void __wrap_cnn_copy_channels(float *out, int out_stride, const float *in, int pixels, int channels)
-{
+void __wrap_cnn_copy_channels(float *out, int out_stride, const float *in, int pixels, int channels) {
     site *s = find(RA, NULL);
     if (s && !s->calls) {
         snprintf(s->kind, sizeof s->kind, "copy_ch");
@@ -192,25 +174,23 @@ void __wrap_cnn_copy_channels(float *out, int out_stride, const float *in, int p
     record(s, now_us() - t0);
 }
 
-#define WRAP_GLOBAL(NAME)                                                     \
-    void __real_##NAME(float *, const float *, int, int);                     \
-    void __wrap_##NAME(float *out, const float *in, int pixels, int channels) \
-    {                                                                         \
-        site *s = find(RA, NULL);                                             \
-        if (s && !s->calls) {                                                 \
-            snprintf(s->kind, sizeof s->kind, "%s", #NAME + 4);               \
-            snprintf(s->shape, sizeof s->shape, "%d x %d", pixels, channels); \
-        }                                                                     \
-        double t0 = now_us();                                                 \
-        __real_##NAME(out, in, pixels, channels);                             \
-        record(s, now_us() - t0);                                             \
+#define WRAP_GLOBAL(NAME)                                                                                    \
+    void __real_##NAME(float *, const float *, int, int);                                                    \
+    void __wrap_##NAME(float *out, const float *in, int pixels, int channels) {                              \
+        site *s = find(RA, NULL);                                                                            \
+        if (s && !s->calls) {                                                                                \
+            snprintf(s->kind, sizeof s->kind, "%s", #NAME + 4);                                              \
+            snprintf(s->shape, sizeof s->shape, "%d x %d", pixels, channels);                                \
+        }                                                                                                    \
+        double t0 = now_us();                                                                                \
+        __real_##NAME(out, in, pixels, channels);                                                            \
+        record(s, now_us() - t0);                                                                            \
     }
 WRAP_GLOBAL(cnn_global_avgpool)
 WRAP_GLOBAL(cnn_global_maxpool)
 
 void __real_cnn_softmax(float *, const float *, int, int);
-void __wrap_cnn_softmax(float *out, const float *in, int rows, int n)
-{
+void __wrap_cnn_softmax(float *out, const float *in, int rows, int n) {
     site *s = find(RA, NULL);
     if (s && !s->calls) {
         snprintf(s->kind, sizeof s->kind, "softmax");
@@ -222,9 +202,8 @@ void __wrap_cnn_softmax(float *out, const float *in, int rows, int n)
 }
 
 void __real_cnn_lrn(float *, const float *, int, int, int, float, float, float);
-void __wrap_cnn_lrn(float *out, const float *in, int pixels, int channels, int depth_radius,
-                    float bias, float alpha, float beta)
-{
+void __wrap_cnn_lrn(float *out, const float *in, int pixels, int channels, int depth_radius, float bias,
+                    float alpha, float beta) {
     site *s = find(RA, NULL);
     if (s && !s->calls) {
         snprintf(s->kind, sizeof s->kind, "lrn");
@@ -235,14 +214,12 @@ void __wrap_cnn_lrn(float *out, const float *in, int pixels, int channels, int d
     record(s, now_us() - t0);
 }
 
-static int by_time(const void *a, const void *b)
-{
+static int by_time(const void *a, const void *b) {
     double x = ((const site *)a)->min_us, y = ((const site *)b)->min_us;
     return (x < y) - (x > y);
 }
 
-__attribute__((destructor)) static void report(void)
-{
+__attribute__((destructor)) static void report(void) {
     const char *pk = getenv("LAYER_PROF_PEAK");
     double peak = pk ? atof(pk) : 154.0;
     double total = 0, total_macs = 0;
@@ -250,17 +227,15 @@ __attribute__((destructor)) static void report(void)
         total += sites[i].min_us;
         total_macs += sites[i].macs;
     }
-    if (getenv("LAYER_PROF_SORT"))
-        qsort(sites, (size_t)n_sites, sizeof *sites, by_time);
-    fprintf(stderr, "%4s %-9s %-44s %9s %10s %6s %7s %6s %8s\n", "#", "kind", "shape", "MMACs",
-            "min_us", "share", "GFLOP/s", "peak", "hot_peak");
+    if (getenv("LAYER_PROF_SORT")) qsort(sites, (size_t)n_sites, sizeof *sites, by_time);
+    fprintf(stderr, "%4s %-9s %-44s %9s %10s %6s %7s %6s %8s\n", "#", "kind", "shape", "MMACs", "min_us",
+            "share", "GFLOP/s", "peak", "hot_peak");
     for (int i = 0; i < n_sites; i++) {
         const site *s = &sites[i];
         double g = s->macs ? 2 * s->macs / s->min_us / 1e3 : 0;
-        fprintf(stderr, "%4d %-9s %-44s %9.1f %10.1f %5.1f%% %7.1f %5.0f%%", s->order, s->kind,
-                s->shape, s->macs / 1e6, s->min_us, 100 * s->min_us / total, g, 100 * g / peak);
-        if (s->hot_us > 0 && s->macs)
-            fprintf(stderr, " %7.0f%%", 100 * 2 * s->macs / s->hot_us / 1e3 / peak);
+        fprintf(stderr, "%4d %-9s %-44s %9.1f %10.1f %5.1f%% %7.1f %5.0f%%", s->order, s->kind, s->shape,
+                s->macs / 1e6, s->min_us, 100 * s->min_us / total, g, 100 * g / peak);
+        if (s->hot_us > 0 && s->macs) fprintf(stderr, " %7.0f%%", 100 * 2 * s->macs / s->hot_us / 1e3 / peak);
         fprintf(stderr, "\n");
     }
     fprintf(stderr, "sum of per-layer minima: %.1f us, %.1f GFLOP/s = %.0f%% of %.0f\n", total,

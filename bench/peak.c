@@ -27,8 +27,7 @@
 #define X86 0
 #endif
 
-static double now(void)
-{
+static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
@@ -39,33 +38,31 @@ static double now(void)
 #if X86
 /* Twelve statements of two FMAs each, written out so no compiler keeps
  * the accumulators in memory. */
-#define FMA24(F, acc, a, b)                                                     \
-    F(acc, 0, a, b) F(acc, 1, a, b) F(acc, 2, a, b) F(acc, 3, a, b)             \
-    F(acc, 4, a, b) F(acc, 5, a, b) F(acc, 6, a, b) F(acc, 7, a, b)             \
-    F(acc, 8, a, b) F(acc, 9, a, b) F(acc, 10, a, b) F(acc, 11, a, b)
+#define FMA24(F, acc, a, b)                                                                                  \
+    F(acc, 0, a, b)                                                                                          \
+    F(acc, 1, a, b) F(acc, 2, a, b) F(acc, 3, a, b) F(acc, 4, a, b) F(acc, 5, a, b) F(acc, 6, a, b)          \
+        F(acc, 7, a, b) F(acc, 8, a, b) F(acc, 9, a, b) F(acc, 10, a, b) F(acc, 11, a, b)
 
-#define F512(acc, i, a, b)                                                      \
-    acc##i = _mm512_fmadd_ps(acc##i, a, b);                                     \
+#define F512(acc, i, a, b)                                                                                   \
+    acc##i = _mm512_fmadd_ps(acc##i, a, b);                                                                  \
     acc##i##x = _mm512_fmadd_ps(acc##i##x, a, b);
-#define F256(acc, i, a, b)                                                      \
-    acc##i = _mm256_fmadd_ps(acc##i, a, b);                                     \
+#define F256(acc, i, a, b)                                                                                   \
+    acc##i = _mm256_fmadd_ps(acc##i, a, b);                                                                  \
     acc##i##x = _mm256_fmadd_ps(acc##i##x, a, b);
-#define DECL(T, set1)                                                           \
-    T c0 = set1(1.0f), c1 = set1(1.1f), c2 = set1(1.2f), c3 = set1(1.3f);      \
-    T c4 = set1(1.4f), c5 = set1(1.5f), c6 = set1(1.6f), c7 = set1(1.7f);      \
-    T c8 = set1(1.8f), c9 = set1(1.9f), c10 = set1(2.0f), c11 = set1(2.1f);    \
-    T c0x = set1(2.2f), c1x = set1(2.3f), c2x = set1(2.4f), c3x = set1(2.5f);  \
-    T c4x = set1(2.6f), c5x = set1(2.7f), c6x = set1(2.8f), c7x = set1(2.9f);  \
+#define DECL(T, set1)                                                                                        \
+    T c0 = set1(1.0f), c1 = set1(1.1f), c2 = set1(1.2f), c3 = set1(1.3f);                                    \
+    T c4 = set1(1.4f), c5 = set1(1.5f), c6 = set1(1.6f), c7 = set1(1.7f);                                    \
+    T c8 = set1(1.8f), c9 = set1(1.9f), c10 = set1(2.0f), c11 = set1(2.1f);                                  \
+    T c0x = set1(2.2f), c1x = set1(2.3f), c2x = set1(2.4f), c3x = set1(2.5f);                                \
+    T c4x = set1(2.6f), c5x = set1(2.7f), c6x = set1(2.8f), c7x = set1(2.9f);                                \
     T c8x = set1(3.0f), c9x = set1(3.1f), c10x = set1(3.2f), c11x = set1(3.3f);
-#define SUM(add)                                                                \
-    add(add(add(add(c0, c1), add(c2, c3)), add(add(c4, c5), add(c6, c7))),      \
-        add(add(add(c8, c9), add(c10, c11)),                                    \
-            add(add(add(c0x, c1x), add(c2x, c3x)),                              \
-                add(add(add(c4x, c5x), add(c6x, c7x)),                          \
-                    add(add(c8x, c9x), add(c10x, c11x))))))
+#define SUM(add)                                                                                             \
+    add(add(add(add(c0, c1), add(c2, c3)), add(add(c4, c5), add(c6, c7))),                                   \
+        add(add(add(c8, c9), add(c10, c11)),                                                                 \
+            add(add(add(c0x, c1x), add(c2x, c3x)),                                                           \
+                add(add(add(c4x, c5x), add(c6x, c7x)), add(add(c8x, c9x), add(c10x, c11x))))))
 
-__attribute__((target("avx512f"))) static float fma_avx512(long iters)
-{
+__attribute__((target("avx512f"))) static float fma_avx512(long iters) {
     __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
     DECL(__m512, _mm512_set1_ps)
     for (long it = 0; it < iters; it++) {
@@ -74,8 +71,7 @@ __attribute__((target("avx512f"))) static float fma_avx512(long iters)
     return _mm512_reduce_add_ps(SUM(_mm512_add_ps));
 }
 
-__attribute__((target("avx2,fma"))) static float fma_avx2(long iters)
-{
+__attribute__((target("avx2,fma"))) static float fma_avx2(long iters) {
     __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
     DECL(__m256, _mm256_set1_ps)
     for (long it = 0; it < iters; it++) {
@@ -86,8 +82,7 @@ __attribute__((target("avx2,fma"))) static float fma_avx2(long iters)
     return out[0];
 }
 
-__attribute__((target("avx512f"))) static double read_avx512(const float *x, size_t n)
-{
+__attribute__((target("avx512f"))) static double read_avx512(const float *x, size_t n) {
     __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
     for (size_t i = 0; i + 64 <= n; i += 64) {
         s0 = _mm512_add_ps(s0, _mm512_load_ps(x + i));
@@ -99,30 +94,23 @@ __attribute__((target("avx512f"))) static double read_avx512(const float *x, siz
 }
 #endif
 
-static float fma_scalar(long iters)
-{
+static float fma_scalar(long iters) {
     float acc[ACCS];
-    for (int i = 0; i < ACCS; i++)
-        acc[i] = (float)i;
+    for (int i = 0; i < ACCS; i++) acc[i] = (float)i;
     for (long it = 0; it < iters; it++)
-        for (int i = 0; i < ACCS; i++)
-            acc[i] = acc[i] * 0.999999f + 1e-7f;
+        for (int i = 0; i < ACCS; i++) acc[i] = acc[i] * 0.999999f + 1e-7f;
     float s = 0;
-    for (int i = 0; i < ACCS; i++)
-        s += acc[i];
+    for (int i = 0; i < ACCS; i++) s += acc[i];
     return s;
 }
 
-static double read_scalar(const float *x, size_t n)
-{
+static double read_scalar(const float *x, size_t n) {
     double s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += x[i];
+    for (size_t i = 0; i < n; i++) s += x[i];
     return s;
 }
 
-int main(void)
-{
+int main(void) {
     int lanes = 1, isa = 0;
 #if X86
     __builtin_cpu_init();

@@ -29,57 +29,49 @@
 
 #include "lenet5.h"
 
-#define DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
-#define IMAGE_SIDE 28
+#define DEFAULT_DIR  "/usr/share/datasets/fashion-mnist"
+#define IMAGE_SIDE   28
 #define IMAGE_PIXELS (IMAGE_SIDE * IMAGE_SIDE)
-#define INPUT_SIDE 32
-#define BORDER ((INPUT_SIDE - IMAGE_SIDE) / 2)
-#define CLASSES 10
-#define TOP_K 5
+#define INPUT_SIDE   32
+#define BORDER       ((INPUT_SIDE - IMAGE_SIDE) / 2)
+#define CLASSES      10
+#define TOP_K        5
 
 #if LENET5_INPUT_SIZE != INPUT_SIDE * INPUT_SIDE || LENET5_OUTPUT_SIZE != CLASSES
 #error "lenet5.h does not describe a (32, 32, 1) -> 10 model"
 #endif
 
 static const char *const class_names[CLASSES] = {
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 };
 
-static void die(const char *fmt, const char *arg, const char *detail)
-{
+static void die(const char *fmt, const char *arg, const char *detail) {
     fprintf(stderr, "fashion_mnist: ");
     fprintf(stderr, fmt, arg);
-    if (detail)
-        fprintf(stderr, ": %s", detail);
+    if (detail) fprintf(stderr, ": %s", detail);
     fputc('\n', stderr);
     exit(1);
 }
 
 /* The whole file, gunzipped if it is gzipped; *size gets its length. */
-static unsigned char *read_gz(const char *path, size_t *size)
-{
+static unsigned char *read_gz(const char *path, size_t *size) {
     errno = 0;
     gzFile file = gzopen(path, "rb");
-    if (!file)
-        die("cannot open %s", path, errno ? strerror(errno) : "out of memory");
+    if (!file) die("cannot open %s", path, errno ? strerror(errno) : "out of memory");
     size_t cap = 1 << 20, len = 0;
     unsigned char *data = malloc(cap);
     for (;;) {
-        if (!data)
-            die("%s: out of memory", path, NULL);
+        if (!data) die("%s: out of memory", path, NULL);
         int got = gzread(file, data + len, (unsigned)(cap - len));
         if (got < 0) {
             int code;
             die("cannot read %s", path, gzerror(file, &code));
         }
         len += (size_t)got;
-        if (got == 0)
-            break;
+        if (got == 0) break;
         if (len == cap) {
             unsigned char *bigger = realloc(data, cap *= 2);
-            if (!bigger)
-                free(data);
+            if (!bigger) free(data);
             data = bigger;
         }
     }
@@ -88,8 +80,7 @@ static unsigned char *read_gz(const char *path, size_t *size)
     return data;
 }
 
-static unsigned long be32(const unsigned char *p)
-{
+static unsigned long be32(const unsigned char *p) {
     return (unsigned long)p[0] << 24 | (unsigned long)p[1] << 16 | (unsigned long)p[2] << 8 | p[3];
 }
 
@@ -98,9 +89,8 @@ static unsigned long be32(const unsigned char *p)
  * file of unsigned bytes with `rank` dimensions; return it, with the item
  * count in *count and a pointer to the first item in *items.
  */
-static unsigned char *load_idx(const char *dir, const char *name, int rank,
-                               unsigned long *count, const unsigned char **items)
-{
+static unsigned char *load_idx(const char *dir, const char *name, int rank, unsigned long *count,
+                               const unsigned char **items) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.gz", dir, name);
     FILE *probe = fopen(path, "rb");
@@ -121,15 +111,13 @@ static unsigned char *load_idx(const char *dir, const char *name, int rank,
             die("%s: images are not 28x28", path, NULL);
         else
             item *= IMAGE_SIDE;
-    if ((size - header) / item < *count)
-        die("%s is truncated", path, NULL);
+    if ((size - header) / item < *count) die("%s is truncated", path, NULL);
     *items = data + header;
     return data;
 }
 
 /* Zero-pad a 28x28 image to 32x32 and scale to [0, 1], as in training. */
-static void to_input(float *input, const unsigned char *image)
-{
+static void to_input(float *input, const unsigned char *image) {
     memset(input, 0, sizeof(float) * LENET5_INPUT_SIZE);
     for (int y = 0; y < IMAGE_SIDE; y++)
         for (int x = 0; x < IMAGE_SIDE; x++)
@@ -137,33 +125,27 @@ static void to_input(float *input, const unsigned char *image)
 }
 
 /* The indices of the k largest probabilities, largest first (ties: lower index). */
-static void top_k(int *best, const float *probs, int k)
-{
+static void top_k(int *best, const float *probs, int k) {
     for (int i = 0; i < k; i++) {
         int pick = -1;
         for (int c = 0; c < CLASSES; c++) {
             int taken = 0;
-            for (int j = 0; j < i; j++)
-                taken |= best[j] == c;
-            if (!taken && (pick < 0 || probs[c] > probs[pick]))
-                pick = c;
+            for (int j = 0; j < i; j++) taken |= best[j] == c;
+            if (!taken && (pick < 0 || probs[c] > probs[pick])) pick = c;
         }
         best[i] = pick;
     }
 }
 
-static double seconds_of(clockid_t clock)
-{
+static double seconds_of(clockid_t clock) {
     struct timespec t;
     clock_gettime(clock, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-static void print_confusion(const long confusion[CLASSES][CLASSES])
-{
+static void print_confusion(const long confusion[CLASSES][CLASSES]) {
     printf("\nConfusion matrix (rows: true class, columns: predicted class)\n%-16s", "");
-    for (int c = 0; c < CLASSES; c++)
-        printf("%6d", c);
+    for (int c = 0; c < CLASSES; c++) printf("%6d", c);
     printf("  recall\n");
     for (int t = 0; t < CLASSES; t++) {
         long row = 0;
@@ -177,8 +159,7 @@ static void print_confusion(const long confusion[CLASSES][CLASSES])
 }
 
 /* 28x28 as 14 lines of 28 characters (two pixel rows per line keeps the aspect). */
-static void print_sample(const unsigned char *image, int index, int label, const float *probs)
-{
+static void print_sample(const unsigned char *image, int index, int label, const float *probs) {
     static const char ramp[] = " .:-=+*#%@";
     int best[TOP_K];
     top_k(best, probs, TOP_K);
@@ -199,8 +180,7 @@ static void print_sample(const unsigned char *image, int index, int label, const
     }
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
         fprintf(stderr, "usage: %s [DATASET_DIR]   (default %s)\n", argv[0], DEFAULT_DIR);
         return 2;
@@ -214,14 +194,12 @@ int main(int argc, char **argv)
         die("%s: image and label counts differ or are zero", dir, NULL);
 
     float *probs = malloc(sizeof(float) * CLASSES * n_images);
-    if (!probs)
-        die("%s", "out of memory", NULL);
+    if (!probs) die("%s", "out of memory", NULL);
     static float input[LENET5_INPUT_SIZE];
     /* Wall time of the inference calls only; CPU time too, which a busy machine inflates less. */
     double seconds = 0, cpu_seconds = 0;
     for (unsigned long i = 0; i < n_images; i++) {
-        if (labels[i] >= CLASSES)
-            die("%s: label out of range", dir, NULL);
+        if (labels[i] >= CLASSES) die("%s: label out of range", dir, NULL);
         to_input(input, images + i * IMAGE_PIXELS);
         double start = seconds_of(CLOCK_MONOTONIC), cpu_start = seconds_of(CLOCK_PROCESS_CPUTIME_ID);
         lenet5_infer(input, probs + i * CLASSES);
@@ -236,10 +214,8 @@ int main(int argc, char **argv)
         top_k(best, probs + i * CLASSES, TOP_K);
         confusion[labels[i]][best[0]]++;
         top1 += best[0] == labels[i];
-        for (int k = 0; k < TOP_K; k++)
-            top5 += best[k] == labels[i];
-        if (best[0] != labels[i] && misclassified < 0)
-            misclassified = (long)i;
+        for (int k = 0; k < TOP_K; k++) top5 += best[k] == labels[i];
+        if (best[0] != labels[i] && misclassified < 0) misclassified = (long)i;
     }
 
     printf("LeNet-5 on the Fashion-MNIST test set (%lu images, %s)\n", n_images, dir);
@@ -249,8 +225,7 @@ int main(int argc, char **argv)
 
     /* Four images in order and the first mistake, so one wrong answer is shown. */
     unsigned long samples[5] = {0, 1, 2, 3, 4};
-    if (misclassified > 4)
-        samples[4] = (unsigned long)misclassified;
+    if (misclassified > 4) samples[4] = (unsigned long)misclassified;
     for (int s = 0; s < 5 && samples[s] < n_images; s++)
         print_sample(images + samples[s] * IMAGE_PIXELS, (int)samples[s], labels[samples[s]],
                      probs + samples[s] * CLASSES);

@@ -37,13 +37,11 @@ static const cnn_tensor_spec specs[] = {
 
 static char scratch[64];
 
-static void remove_scratch(void)
-{
+static void remove_scratch(void) {
     unlink(scratch);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
     int fd;
     (void)argc;
     (void)argv;
@@ -60,22 +58,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 static volatile float sink;
 
-static void consume(const float *data, size_t count)
-{
+static void consume(const float *data, size_t count) {
     float sum = 0;
     size_t i;
-    for (i = 0; i < count; i++)
-        sum += data[i];
+    for (i = 0; i < count; i++) sum += data[i];
     sink = sum;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size) {
     FILE *f = fopen(scratch, "wb");
     float *data = NULL;
     int rc, i;
-    if (!f || (size && fwrite(bytes, 1, size, f) != size) || fclose(f) != 0)
-        abort();
+    if (!f || (size && fwrite(bytes, 1, size, f) != size) || fclose(f) != 0) abort();
     rc = cnn_st_load(scratch, specs, 2, &data);
     if (rc == CNN_OK) {
         consume(data, 9);
@@ -87,8 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *bytes, size_t size)
     rc = cnn_st_load(scratch, NULL, 0, &data);
     if (rc == CNN_OK) {
         for (i = 0; i < cnn_st_extra_count(); i++)
-            if (!cnn_st_extra_name(i))
-                abort();
+            if (!cnn_st_extra_name(i)) abort();
         cnn_st_free(data);
     } else if (data != NULL) {
         abort();

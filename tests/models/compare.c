@@ -53,8 +53,8 @@ int main(int argc, char **argv) {
         }
     }
     double rel = scale > 0 ? worst / scale : worst;
-    printf("%s: %ld values, max abs error %.3g (%.3g of the output scale %.3g) at %ld: %s\n", argv[1], na, worst,
-           rel, scale, at, rel <= tol ? "ok" : "MISMATCH");
+    printf("%s: %ld values, max abs error %.3g (%.3g of the output scale %.3g) at %ld: %s\n", argv[1], na,
+           worst, rel, scale, at, rel <= tol ? "ok" : "MISMATCH");
     free(a);
     free(b);
     return rel <= tol ? 0 : 1;

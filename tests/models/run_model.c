@@ -19,9 +19,9 @@
 #include "cnnrt.h"
 
 #define PASTE2(a, b) a##b
-#define PASTE(a, b) PASTE2(a, b)
-#define FN(x) PASTE(MODEL, x)
-#define UP(x) PASTE(MODEL_UPPER, x)
+#define PASTE(a, b)  PASTE2(a, b)
+#define FN(x)        PASTE(MODEL, x)
+#define UP(x)        PASTE(MODEL_UPPER, x)
 #ifndef NOUT
 #define NOUT 1
 #endif
@@ -32,43 +32,43 @@ static const long sizes[] = {UP(_OUTPUT_SIZE)};
 #else
 /* Up to 16 outputs: the sizes from OUTPUTk_SIZE, the arguments outs[0], ... */
 #define SIZE_OF(k) UP(_OUTPUT##k##_SIZE)
-#define S1 SIZE_OF(0)
-#define S2 S1, SIZE_OF(1)
-#define S3 S2, SIZE_OF(2)
-#define S4 S3, SIZE_OF(3)
-#define S5 S4, SIZE_OF(4)
-#define S6 S5, SIZE_OF(5)
-#define S7 S6, SIZE_OF(6)
-#define S8 S7, SIZE_OF(7)
-#define S9 S8, SIZE_OF(8)
-#define S10 S9, SIZE_OF(9)
-#define S11 S10, SIZE_OF(10)
-#define S12 S11, SIZE_OF(11)
-#define S13 S12, SIZE_OF(12)
-#define S14 S13, SIZE_OF(13)
-#define S15 S14, SIZE_OF(14)
-#define S16 S15, SIZE_OF(15)
-#define A1 outs[0]
-#define A2 A1, outs[1]
-#define A3 A2, outs[2]
-#define A4 A3, outs[3]
-#define A5 A4, outs[4]
-#define A6 A5, outs[5]
-#define A7 A6, outs[6]
-#define A8 A7, outs[7]
-#define A9 A8, outs[8]
-#define A10 A9, outs[9]
-#define A11 A10, outs[10]
-#define A12 A11, outs[11]
-#define A13 A12, outs[12]
-#define A14 A13, outs[13]
-#define A15 A14, outs[14]
-#define A16 A15, outs[15]
+#define S1         SIZE_OF(0)
+#define S2         S1, SIZE_OF(1)
+#define S3         S2, SIZE_OF(2)
+#define S4         S3, SIZE_OF(3)
+#define S5         S4, SIZE_OF(4)
+#define S6         S5, SIZE_OF(5)
+#define S7         S6, SIZE_OF(6)
+#define S8         S7, SIZE_OF(7)
+#define S9         S8, SIZE_OF(8)
+#define S10        S9, SIZE_OF(9)
+#define S11        S10, SIZE_OF(10)
+#define S12        S11, SIZE_OF(11)
+#define S13        S12, SIZE_OF(12)
+#define S14        S13, SIZE_OF(13)
+#define S15        S14, SIZE_OF(14)
+#define S16        S15, SIZE_OF(15)
+#define A1         outs[0]
+#define A2         A1, outs[1]
+#define A3         A2, outs[2]
+#define A4         A3, outs[3]
+#define A5         A4, outs[4]
+#define A6         A5, outs[5]
+#define A7         A6, outs[6]
+#define A8         A7, outs[7]
+#define A9         A8, outs[8]
+#define A10        A9, outs[9]
+#define A11        A10, outs[10]
+#define A12        A11, outs[11]
+#define A13        A12, outs[12]
+#define A14        A13, outs[13]
+#define A15        A14, outs[14]
+#define A16        A15, outs[15]
 /* A second paste macro: PASTE cannot expand inside its own expansion. */
 #define CAT2(a, b) a##b
-#define CAT(a, b) CAT2(a, b)
+#define CAT(a, b)  CAT2(a, b)
 static const long sizes[] = {CAT(S, NOUT)};
-#define OUT_ARGS CAT(A, NOUT)
+#define OUT_ARGS   CAT(A, NOUT)
 #endif
 static float *outs[NOUT];
 #define INFER(in) FN(_infer)(in, OUT_ARGS)

@@ -44,28 +44,22 @@
 #define RESIDUAL_GAIN 0.1
 #endif
 
-static void *xmalloc(size_t bytes)
-{
+static void *xmalloc(size_t bytes) {
     void *p = malloc(bytes ? bytes : 1);
-    if (!p)
-        ref_die("out of memory");
+    if (!p) ref_die("out of memory");
     return p;
 }
 
-static unsigned long long parse_seed(const char *text)
-{
+static unsigned long long parse_seed(const char *text) {
     char *end;
     errno = 0;
     unsigned long long seed = strtoull(text, &end, 10);
-    if (errno || end == text || *end)
-        ref_die("bad seed '%s'", text);
+    if (errno || end == text || *end) ref_die("bad seed '%s'", text);
     return seed;
 }
 
-static int is_relu_node(const ref_node *n)
-{
-    if (strcmp(n->op, "relu") == 0)
-        return 1;
+static int is_relu_node(const ref_node *n) {
+    if (strcmp(n->op, "relu") == 0) return 1;
     if (strcmp(n->op, "activation") == 0) {
         const char *act = ref_attr_string(n, "activation");
         return strcmp(act, "relu") == 0 || strcmp(act, "relu6") == 0;
@@ -76,16 +70,12 @@ static int is_relu_node(const ref_node *n)
 /* 1 when node `at` is a kernel layer's output, possibly through batch
  * normalization (a residual branch or a projection shortcut, not an
  * identity shortcut). */
-static int comes_from_kernel(const ref_graph *g, int at)
-{
-    while (at > 0 && strcmp(g->nodes[at].op, "batch_normalization") == 0)
-        at = g->nodes[at].inputs[0];
-    return at > 0 && g->nodes[at].n_weights > 0 &&
-           strcmp(g->nodes[at].op, "batch_normalization") != 0;
+static int comes_from_kernel(const ref_graph *g, int at) {
+    while (at > 0 && strcmp(g->nodes[at].op, "batch_normalization") == 0) at = g->nodes[at].inputs[0];
+    return at > 0 && g->nodes[at].n_weights > 0 && strcmp(g->nodes[at].op, "batch_normalization") != 0;
 }
 
-static int single_consumer(const ref_graph *g, int at)
-{
+static int single_consumer(const ref_graph *g, int at) {
     int consumer = -1, consumers = 0;
     for (int i = at + 1; i < g->n_nodes; i++)
         for (int k = 0; k < g->nodes[i].n_inputs; k++)
@@ -98,33 +88,27 @@ static int single_consumer(const ref_graph *g, int at)
 
 /* Gain of the kernel of node index `at` (see the essay above).  Follows the
  * single-consumer chain through batch normalization. */
-static double kernel_gain(const ref_graph *g, int at)
-{
+static double kernel_gain(const ref_graph *g, int at) {
     const ref_node *n = &g->nodes[at];
     const rj_value *act = rj_get(n->attrs, "activation");
-    if (act && act->kind == RJ_STRING &&
-        (strcmp(act->text, "relu") == 0 || strcmp(act->text, "relu6") == 0))
+    if (act && act->kind == RJ_STRING && (strcmp(act->text, "relu") == 0 || strcmp(act->text, "relu6") == 0))
         return 2.0;
     double bn = 1.0;
     for (;;) {
         int consumer = single_consumer(g, at);
-        if (consumer < 0)
-            return bn;
+        if (consumer < 0) return bn;
         const ref_node *c = &g->nodes[consumer];
-        if (is_relu_node(c))
-            return 2.0 * bn;
+        if (is_relu_node(c)) return 2.0 * bn;
         if (strcmp(c->op, "add") == 0) {
             double base = kernel_gain(g, consumer);
             int from_kernels = 0;
-            for (int k = 0; k < c->n_inputs; k++)
-                from_kernels += comes_from_kernel(g, c->inputs[k]);
+            for (int k = 0; k < c->n_inputs; k++) from_kernels += comes_from_kernel(g, c->inputs[k]);
             if (from_kernels == c->n_inputs) /* projection: keep the sum's scale */
                 return bn * base / c->n_inputs;
             /* beside an identity: a small branch (RESIDUAL_GAIN of it) */
             return bn * RESIDUAL_GAIN * base / from_kernels;
         }
-        if (strcmp(c->op, "batch_normalization") != 0)
-            return bn;
+        if (strcmp(c->op, "batch_normalization") != 0) return bn;
         /* E[gamma^2 / moving_variance] = (1 + 1/12) * ln 3 = 1.19 for the
          * distributions below: compensate the variance BN adds. */
         bn /= 1.19;
@@ -132,29 +116,22 @@ static double kernel_gain(const ref_graph *g, int at)
     }
 }
 
-static double fan_in(const ref_node *n, const ref_weight *w)
-{
-    if (strcmp(w->variable, "depthwise_kernel") == 0)
-        return (double)(w->shape[0] * w->shape[1]);
+static double fan_in(const ref_node *n, const ref_weight *w) {
+    if (strcmp(w->variable, "depthwise_kernel") == 0) return (double)(w->shape[0] * w->shape[1]);
     /* conv (kh, kw, cin, cout), pointwise (1, 1, cin*dm, f), dense (in, units):
      * everything but the last dimension. */
     double fan = 1;
-    for (int d = 0; d < w->rank - 1; d++)
-        fan *= (double)w->shape[d];
+    for (int d = 0; d < w->rank - 1; d++) fan *= (double)w->shape[d];
     (void)n;
     return fan;
 }
 
-static void fill_uniform(float *dst, size_t count, double lo, double hi,
-                         unsigned long long *state)
-{
-    for (size_t i = 0; i < count; i++)
-        dst[i] = (float)(lo + (hi - lo) * ref_uniform01(state));
+static void fill_uniform(float *dst, size_t count, double lo, double hi, unsigned long long *state) {
+    for (size_t i = 0; i < count; i++) dst[i] = (float)(lo + (hi - lo) * ref_uniform01(state));
 }
 
 static void fill_tensor(const ref_graph *g, int at, const ref_weight *w, float *dst,
-                        unsigned long long *state)
-{
+                        unsigned long long *state) {
     const ref_node *n = &g->nodes[at];
     const char *v = w->variable;
     if (strcmp(v, "kernel") == 0 || strcmp(v, "depthwise_kernel") == 0 ||
@@ -173,8 +150,7 @@ static void fill_tensor(const ref_graph *g, int at, const ref_weight *w, float *
 }
 
 /* Specs and data pointers for all tensors of the graph, in graph order. */
-static void write_weights(const ref_graph *g, const char *path, float *block)
-{
+static void write_weights(const ref_graph *g, const char *path, float *block) {
     int total = g->n_weight_tensors;
     cnn_tensor_spec *specs = xmalloc(((size_t)total + 1) * sizeof *specs);
     const float **data = xmalloc(((size_t)total + 1) * sizeof *data);
@@ -185,33 +161,27 @@ static void write_weights(const ref_graph *g, const char *path, float *block)
             memset(&specs[k], 0, sizeof specs[k]);
             specs[k].name = rw->tensor_name;
             specs[k].rank = rw->rank;
-            for (int d = 0; d < rw->rank; d++)
-                specs[k].shape[d] = rw->shape[d];
+            for (int d = 0; d < rw->rank; d++) specs[k].shape[d] = rw->shape[d];
             data[k] = block + rw->offset;
             k++;
         }
     int status = cnn_st_write(path, specs, total, data);
-    if (status != 0)
-        ref_die("%s: %s", path, cnn_st_strerror(status));
+    if (status != 0) ref_die("%s: %s", path, cnn_st_strerror(status));
     free(specs);
     free((void *)data);
 }
 
-static void write_f32(const char *path, const float *data, size_t count)
-{
+static void write_f32(const char *path, const float *data, size_t count) {
     FILE *f = fopen(path, "wb");
-    if (!f)
-        ref_die("cannot create %s", path);
+    if (!f) ref_die("cannot create %s", path);
     for (size_t i = 0; i < count; i++) {
         unsigned int u;
         memcpy(&u, &data[i], 4);
-        unsigned char b[4] = {(unsigned char)u, (unsigned char)(u >> 8),
-                              (unsigned char)(u >> 16), (unsigned char)(u >> 24)};
-        if (fwrite(b, 1, 4, f) != 4)
-            ref_die("cannot write %s", path);
+        unsigned char b[4] = {(unsigned char)u, (unsigned char)(u >> 8), (unsigned char)(u >> 16),
+                              (unsigned char)(u >> 24)};
+        if (fwrite(b, 1, 4, f) != 4) ref_die("cannot write %s", path);
     }
-    if (fclose(f) != 0)
-        ref_die("cannot write %s", path);
+    if (fclose(f) != 0) ref_die("cannot write %s", path);
 }
 
 /* ---- Text input --------------------------------------------------------- */
@@ -222,27 +192,21 @@ struct tokens {
     char token[512];
 };
 
-static void tokens_open(struct tokens *t, const char *path)
-{
+static void tokens_open(struct tokens *t, const char *path) {
     size_t len;
     t->text = ref_read_file(path, &len);
-    if (strlen(t->text) != len)
-        ref_die("%s: NUL byte in text", path);
+    if (strlen(t->text) != len) ref_die("%s: NUL byte in text", path);
     t->cursor = t->text;
 }
 
 /* Next whitespace-separated token (comments skipped), or NULL at the end.
  * The token is copied into t->token (tokens are short: names and numbers). */
-static char *next_token(struct tokens *t)
-{
+static char *next_token(struct tokens *t) {
     char *p = t->cursor;
     for (;;) {
-        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-            p++;
-        if (*p != '#')
-            break;
-        while (*p && *p != '\n')
-            p++;
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') p++;
+        if (*p != '#') break;
+        while (*p && *p != '\n') p++;
     }
     if (!*p) {
         t->cursor = p;
@@ -250,8 +214,7 @@ static char *next_token(struct tokens *t)
     }
     size_t n = 0;
     while (*p && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r' && *p != '#') {
-        if (n + 1 >= sizeof t->token)
-            ref_die("token too long near '%.20s'", t->cursor);
+        if (n + 1 >= sizeof t->token) ref_die("token too long near '%.20s'", t->cursor);
         t->token[n++] = *p++;
     }
     t->token[n] = '\0';
@@ -259,39 +222,32 @@ static char *next_token(struct tokens *t)
     return t->token;
 }
 
-static int parse_float(const char *tok, float *out)
-{
+static int parse_float(const char *tok, float *out) {
     char *end;
     errno = 0;
     double v = strtod(tok, &end);
-    if (end == tok || *end || errno == ERANGE)
-        return -1;
+    if (end == tok || *end || errno == ERANGE) return -1;
     *out = (float)v;
     return 0;
 }
 
-static const ref_weight *find_tensor(const ref_graph *g, const char *path, const char *name)
-{
+static const ref_weight *find_tensor(const ref_graph *g, const char *path, const char *name) {
     for (int i = 0; i < g->n_nodes; i++)
         for (int w = 0; w < g->nodes[i].n_weights; w++)
-            if (strcmp(g->nodes[i].weights[w].tensor_name, name) == 0)
-                return &g->nodes[i].weights[w];
+            if (strcmp(g->nodes[i].weights[w].tensor_name, name) == 0) return &g->nodes[i].weights[w];
     ref_die("%s: '%s' is not a tensor of the graph", path, name);
 }
 
-static void weights_from_text(const ref_graph *g, const char *path, float *block)
-{
+static void weights_from_text(const ref_graph *g, const char *path, float *block) {
     struct tokens t;
     char *seen = calloc(g->weight_floats + 1, 1);
     int tensors = 0;
-    if (!seen)
-        ref_die("out of memory");
+    if (!seen) ref_die("out of memory");
     tokens_open(&t, path);
     char *tok = next_token(&t);
     while (tok) {
         const ref_weight *w = find_tensor(g, path, tok);
-        if (seen[w->offset])
-            ref_die("%s: tensor '%s' given twice", path, tok);
+        if (seen[w->offset]) ref_die("%s: tensor '%s' given twice", path, tok);
         seen[w->offset] = 1;
         tensors++;
         for (size_t i = 0; i < w->count; i++) {
@@ -306,14 +262,12 @@ static void weights_from_text(const ref_graph *g, const char *path, float *block
         for (int i = 0; i < g->n_nodes; i++)
             for (int w = 0; w < g->nodes[i].n_weights; w++)
                 if (!seen[g->nodes[i].weights[w].offset])
-                    ref_die("%s: tensor '%s' is missing", path,
-                            g->nodes[i].weights[w].tensor_name);
+                    ref_die("%s: tensor '%s' is missing", path, g->nodes[i].weights[w].tensor_name);
     free(seen);
     free(t.text);
 }
 
-static void f32_from_text(const char *text_path, const char *out_path)
-{
+static void f32_from_text(const char *text_path, const char *out_path) {
     struct tokens t;
     size_t count = 0, cap = 64;
     float *values = xmalloc(cap * sizeof *values);
@@ -322,12 +276,10 @@ static void f32_from_text(const char *text_path, const char *out_path)
         if (count == cap) {
             cap *= 2;
             float *bigger = realloc(values, cap * sizeof *values);
-            if (!bigger)
-                ref_die("out of memory");
+            if (!bigger) ref_die("out of memory");
             values = bigger;
         }
-        if (parse_float(tok, &values[count++]) < 0)
-            ref_die("%s: bad number '%s'", text_path, tok);
+        if (parse_float(tok, &values[count++]) < 0) ref_die("%s: bad number '%s'", text_path, tok);
     }
     write_f32(out_path, values, count);
     free(values);
@@ -336,8 +288,7 @@ static void f32_from_text(const char *text_path, const char *out_path)
 
 /* ---- Main ------------------------------------------------------------- */
 
-static void usage(void)
-{
+static void usage(void) {
     fputs("usage: random_weights GRAPH.json OUT.safetensors SEED\n"
           "       random_weights --input N OUT.f32 SEED\n"
           "       random_weights --from-text GRAPH.json OUT.safetensors VALUES.txt\n"
@@ -346,15 +297,13 @@ static void usage(void)
     exit(2);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     if (argc == 5 && strcmp(argv[1], "--input") == 0) {
         unsigned long long state = parse_seed(argv[4]);
         char *end;
         errno = 0;
         unsigned long long count = strtoull(argv[2], &end, 10);
-        if (errno || end == argv[2] || *end || count > (1ULL << 32))
-            ref_die("bad count '%s'", argv[2]);
+        if (errno || end == argv[2] || *end || count > (1ULL << 32)) ref_die("bad count '%s'", argv[2]);
         float *values = xmalloc((size_t)count * sizeof *values);
         fill_uniform(values, (size_t)count, 0.0, 1.0, &state);
         write_f32(argv[3], values, (size_t)count);
@@ -366,8 +315,7 @@ int main(int argc, char **argv)
         return 0;
     }
     int from_text = argc == 5 && strcmp(argv[1], "--from-text") == 0;
-    if (!from_text && (argc != 4 || argv[1][0] == '-'))
-        usage();
+    if (!from_text && (argc != 4 || argv[1][0] == '-')) usage();
     char **args = argv + from_text;
 
     ref_graph g;
@@ -379,8 +327,7 @@ int main(int argc, char **argv)
         unsigned long long state = parse_seed(args[3]);
         for (int i = 0; i < g.n_nodes; i++)
             for (int w = 0; w < g.nodes[i].n_weights; w++)
-                fill_tensor(&g, i, &g.nodes[i].weights[w], block + g.nodes[i].weights[w].offset,
-                            &state);
+                fill_tensor(&g, i, &g.nodes[i].weights[w], block + g.nodes[i].weights[w].offset, &state);
     }
     write_weights(&g, args[2], block);
     free(block);

@@ -20,24 +20,24 @@
 #define REF_MAX_RANK 4
 
 typedef struct {
-    char *variable;             /* "kernel", "bias", "gamma", ... */
-    char *tensor_name;          /* "LAYER/VARIABLE" */
+    char *variable;    /* "kernel", "bias", "gamma", ... */
+    char *tensor_name; /* "LAYER/VARIABLE" */
     int rank;
     long long shape[REF_MAX_RANK];
-    size_t count;               /* product of the shape */
-    size_t offset;              /* in floats, into the loaded block */
+    size_t count;  /* product of the shape */
+    size_t offset; /* in floats, into the loaded block */
 } ref_weight;
 
 typedef struct {
     const char *name;
-    const char *op;             /* "input" for node 0 */
-    int auxiliary;              /* feeds only auxiliary outputs */
-    int rank;                   /* 1 or 3 */
-    int shape[3];               /* (H, W, C) or (N) */
-    size_t size;                /* element count */
+    const char *op; /* "input" for node 0 */
+    int auxiliary;  /* feeds only auxiliary outputs */
+    int rank;       /* 1 or 3 */
+    int shape[3];   /* (H, W, C) or (N) */
+    size_t size;    /* element count */
     int n_inputs;
-    int *inputs;                /* node indices */
-    const rj_value *attrs;      /* the JSON "attrs" object (NULL for the input) */
+    int *inputs;           /* node indices */
+    const rj_value *attrs; /* the JSON "attrs" object (NULL for the input) */
     int n_weights;
     ref_weight *weights;
 } ref_node;

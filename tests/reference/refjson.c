@@ -21,8 +21,7 @@ struct parser {
 
 static rj_value *parse_value(struct parser *p, int depth);
 
-static void *fail(struct parser *p, const char *what)
-{
+static void *fail(struct parser *p, const char *what) {
     if (!p->error) {
         p->error = what;
         p->error_pos = p->pos;
@@ -30,35 +29,28 @@ static void *fail(struct parser *p, const char *what)
     return NULL;
 }
 
-static void skip_ws(struct parser *p)
-{
-    while (p->pos < p->len && (p->text[p->pos] == ' ' || p->text[p->pos] == '\t' ||
-                               p->text[p->pos] == '\n' || p->text[p->pos] == '\r'))
+static void skip_ws(struct parser *p) {
+    while (p->pos < p->len && (p->text[p->pos] == ' ' || p->text[p->pos] == '\t' || p->text[p->pos] == '\n' ||
+                               p->text[p->pos] == '\r'))
         p->pos++;
 }
 
-static int peek(struct parser *p)
-{
+static int peek(struct parser *p) {
     return p->pos < p->len ? (unsigned char)p->text[p->pos] : -1;
 }
 
-static rj_value *new_value(enum rj_kind kind)
-{
+static rj_value *new_value(enum rj_kind kind) {
     rj_value *v = calloc(1, sizeof *v);
-    if (v)
-        v->kind = kind;
+    if (v) v->kind = kind;
     return v;
 }
 
-static int append_item(rj_value *v, char *key, rj_value *item)
-{
+static int append_item(rj_value *v, char *key, rj_value *item) {
     char **keys = realloc(v->keys, (v->count + 1) * sizeof *keys);
-    if (!keys)
-        return -1;
+    if (!keys) return -1;
     v->keys = keys;
     rj_value **items = realloc(v->items, (v->count + 1) * sizeof *items);
-    if (!items)
-        return -1;
+    if (!items) return -1;
     v->items = items;
     v->keys[v->count] = key;
     v->items[v->count] = item;
@@ -66,8 +58,7 @@ static int append_item(rj_value *v, char *key, rj_value *item)
     return 0;
 }
 
-static int hex4(struct parser *p, unsigned *out)
-{
+static int hex4(struct parser *p, unsigned *out) {
     unsigned value = 0;
     for (int i = 0; i < 4; i++) {
         int c = peek(p);
@@ -86,8 +77,7 @@ static int hex4(struct parser *p, unsigned *out)
     return 0;
 }
 
-static size_t put_utf8(char *out, unsigned cp)
-{
+static size_t put_utf8(char *out, unsigned cp) {
     if (cp < 0x80) {
         out[0] = (char)cp;
         return 1;
@@ -111,14 +101,12 @@ static size_t put_utf8(char *out, unsigned cp)
 }
 
 /* A string starting at the opening quote; returns a malloc'd copy. */
-static char *parse_string(struct parser *p)
-{
+static char *parse_string(struct parser *p) {
     p->pos++; /* opening quote */
     /* The decoded text is never longer than the source text. */
     char *out = malloc(p->len - p->pos + 1);
     size_t n = 0;
-    if (!out)
-        return fail(p, "out of memory");
+    if (!out) return fail(p, "out of memory");
     for (;;) {
         int c = peek(p);
         if (c < 0) {
@@ -130,8 +118,7 @@ static char *parse_string(struct parser *p)
             return fail(p, "control character in string");
         }
         p->pos++;
-        if (c == '"')
-            break;
+        if (c == '"') break;
         if (c != '\\') {
             out[n++] = (char)c;
             continue;
@@ -175,77 +162,60 @@ static char *parse_string(struct parser *p)
             n += put_utf8(out + n, cp);
             break;
         }
-        default:
-            free(out);
-            return fail(p, "bad escape");
+        default: free(out); return fail(p, "bad escape");
         }
     }
     out[n] = '\0';
     return out;
 }
 
-static int is_digit(int c)
-{
+static int is_digit(int c) {
     return c >= '0' && c <= '9';
 }
 
-static rj_value *parse_number(struct parser *p)
-{
+static rj_value *parse_number(struct parser *p) {
     size_t start = p->pos;
-    if (peek(p) == '-')
-        p->pos++;
+    if (peek(p) == '-') p->pos++;
     if (peek(p) == '0') {
         p->pos++;
     } else if (is_digit(peek(p))) {
-        while (is_digit(peek(p)))
-            p->pos++;
+        while (is_digit(peek(p))) p->pos++;
     } else {
         return fail(p, "bad number");
     }
     if (peek(p) == '.') {
         p->pos++;
-        if (!is_digit(peek(p)))
-            return fail(p, "bad number");
-        while (is_digit(peek(p)))
-            p->pos++;
+        if (!is_digit(peek(p))) return fail(p, "bad number");
+        while (is_digit(peek(p))) p->pos++;
     }
     if (peek(p) == 'e' || peek(p) == 'E') {
         p->pos++;
-        if (peek(p) == '+' || peek(p) == '-')
-            p->pos++;
-        if (!is_digit(peek(p)))
-            return fail(p, "bad number");
-        while (is_digit(peek(p)))
-            p->pos++;
+        if (peek(p) == '+' || peek(p) == '-') p->pos++;
+        if (!is_digit(peek(p))) return fail(p, "bad number");
+        while (is_digit(peek(p))) p->pos++;
     }
     char buf[64];
     size_t n = p->pos - start;
-    if (n >= sizeof buf)
-        return fail(p, "number too long");
+    if (n >= sizeof buf) return fail(p, "number too long");
     memcpy(buf, p->text + start, n);
     buf[n] = '\0';
     rj_value *v = new_value(RJ_NUMBER);
-    if (!v)
-        return fail(p, "out of memory");
+    if (!v) return fail(p, "out of memory");
     v->number = strtod(buf, NULL);
     return v;
 }
 
-static int match_word(struct parser *p, const char *word)
-{
+static int match_word(struct parser *p, const char *word) {
     size_t n = strlen(word);
-    if (p->len - p->pos < n || memcmp(p->text + p->pos, word, n) != 0)
-        return 0;
+    if (p->len - p->pos < n || memcmp(p->text + p->pos, word, n) != 0) return 0;
     p->pos += n;
     return 1;
 }
 
 /* '[' or '{' already seen at p->pos. */
-static rj_value *parse_container(struct parser *p, int depth, int is_object)
-{
+static rj_value *parse_container(struct parser *p, int depth, int is_object) {
     rj_value *v = new_value(is_object ? RJ_OBJECT : RJ_ARRAY);
-    if (!v)
-        return fail(p, "out of memory");
+    if (!v) return fail(p, "out of memory");
     char close = is_object ? '}' : ']';
     p->pos++;
     skip_ws(p);
@@ -295,18 +265,14 @@ static rj_value *parse_container(struct parser *p, int depth, int is_object)
     }
 }
 
-static rj_value *parse_value(struct parser *p, int depth)
-{
-    if (depth > RJ_MAX_DEPTH)
-        return fail(p, "nesting too deep");
+static rj_value *parse_value(struct parser *p, int depth) {
+    if (depth > RJ_MAX_DEPTH) return fail(p, "nesting too deep");
     skip_ws(p);
     int c = peek(p);
-    if (c == '{' || c == '[')
-        return parse_container(p, depth, c == '{');
+    if (c == '{' || c == '[') return parse_container(p, depth, c == '{');
     if (c == '"') {
         char *s = parse_string(p);
-        if (!s)
-            return NULL;
+        if (!s) return NULL;
         rj_value *v = new_value(RJ_STRING);
         if (!v) {
             free(s);
@@ -315,13 +281,11 @@ static rj_value *parse_value(struct parser *p, int depth)
         v->text = s;
         return v;
     }
-    if (c == '-' || is_digit(c))
-        return parse_number(p);
+    if (c == '-' || is_digit(c)) return parse_number(p);
     int truth = match_word(p, "true");
     if (truth || match_word(p, "false")) {
         rj_value *v = new_value(RJ_BOOL);
-        if (!v)
-            return fail(p, "out of memory");
+        if (!v) return fail(p, "out of memory");
         v->number = truth;
         return v;
     }
@@ -332,8 +296,7 @@ static rj_value *parse_value(struct parser *p, int depth)
     return fail(p, "unexpected character");
 }
 
-rj_value *rj_parse(const char *text, size_t len, const char **error, size_t *error_pos)
-{
+rj_value *rj_parse(const char *text, size_t len, const char **error, size_t *error_pos) {
     struct parser p = {text, len, 0, NULL, 0};
     rj_value *v = parse_value(&p, 0);
     if (v) {
@@ -350,13 +313,10 @@ rj_value *rj_parse(const char *text, size_t len, const char **error, size_t *err
     return v;
 }
 
-void rj_free(rj_value *v)
-{
-    if (!v)
-        return;
+void rj_free(rj_value *v) {
+    if (!v) return;
     for (size_t i = 0; i < v->count; i++) {
-        if (v->keys)
-            free(v->keys[i]);
+        if (v->keys) free(v->keys[i]);
         rj_free(v->items[i]);
     }
     free(v->keys);
@@ -365,19 +325,14 @@ void rj_free(rj_value *v)
     free(v);
 }
 
-const rj_value *rj_get(const rj_value *v, const char *key)
-{
-    if (!v || v->kind != RJ_OBJECT)
-        return NULL;
+const rj_value *rj_get(const rj_value *v, const char *key) {
+    if (!v || v->kind != RJ_OBJECT) return NULL;
     for (size_t i = 0; i < v->count; i++)
-        if (strcmp(v->keys[i], key) == 0)
-            return v->items[i];
+        if (strcmp(v->keys[i], key) == 0) return v->items[i];
     return NULL;
 }
 
-const rj_value *rj_at(const rj_value *v, size_t i)
-{
-    if (!v || v->kind != RJ_ARRAY || i >= v->count)
-        return NULL;
+const rj_value *rj_at(const rj_value *v, size_t i) {
+    if (!v || v->kind != RJ_ARRAY || i >= v->count) return NULL;
     return v->items[i];
 }

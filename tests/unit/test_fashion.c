@@ -26,8 +26,7 @@
 
 #ifdef NO_GENERATED_MODEL
 #include <stdio.h>
-int main(void)
-{
+int main(void) {
     puts("test_fashion: SKIP: lenet5.h is not on the include path; build with the rule "
          "at the top of tests/unit/test_fashion.c");
     return 0;
@@ -48,22 +47,21 @@ int main(void)
 #endif
 #define FIXTURE(name) SRCDIR "/tests/fixtures/" name
 
-#define IMAGES 100
-#define SIDE 28
-#define PADDED 32
-#define CLASSES 10
+#define IMAGES         100
+#define SIDE           28
+#define PADDED         32
+#define CLASSES        10
 /* Generated code may sum in another order than PyTorch (and use FMA or a
  * vectorized tanh); a layout bug moves probabilities by far more than this. */
 #define PROB_TOLERANCE 1e-5f
 /* Below this top-2 gap in PyTorch, either of the two classes is accepted. */
-#define TIE_MARGIN 1e-4f
+#define TIE_MARGIN     1e-4f
 
 static unsigned char images[IMAGES][SIDE * SIDE];
 static unsigned char torch_pred[IMAGES];
 static float torch_probs[IMAGES][CLASSES];
 
-static void read_fixture(const char *path, void *data, size_t size)
-{
+static void read_fixture(const char *path, void *data, size_t size) {
     FILE *f = fopen(path, "rb");
     ck_assert_msg(f != NULL, "cannot open %s", path);
     size_t got = fread(data, 1, size, f);
@@ -73,8 +71,7 @@ static void read_fixture(const char *path, void *data, size_t size)
 }
 
 /* Little-endian float32 from bytes, whatever the host's byte order. */
-static void load_probs(void)
-{
+static void load_probs(void) {
     static unsigned char raw[sizeof torch_probs];
     read_fixture(FIXTURE("fashion_first100_probs.f32"), raw, sizeof raw);
     for (size_t i = 0; i < IMAGES * CLASSES; i++) {
@@ -85,8 +82,7 @@ static void load_probs(void)
 }
 
 /* Zero-pad to 32x32 and scale to [0, 1], as tools/fashion_mnist.py does. */
-static void to_input(float *input, const unsigned char *image)
-{
+static void to_input(float *input, const unsigned char *image) {
     int border = (PADDED - SIDE) / 2;
     memset(input, 0, sizeof(float) * LENET5_INPUT_SIZE);
     for (int y = 0; y < SIDE; y++)
@@ -94,24 +90,20 @@ static void to_input(float *input, const unsigned char *image)
             input[(y + border) * PADDED + x + border] = (float)image[y * SIDE + x] / 255.0f;
 }
 
-static int argmax(const float *v, int n, int skip)
-{
+static int argmax(const float *v, int n, int skip) {
     int best = -1;
     for (int i = 0; i < n; i++)
-        if (i != skip && (best < 0 || v[i] > v[best]))
-            best = i;
+        if (i != skip && (best < 0 || v[i] > v[best])) best = i;
     return best;
 }
 
-START_TEST(test_sizes)
-{
+START_TEST(test_sizes) {
     ck_assert_int_eq(LENET5_INPUT_SIZE, PADDED * PADDED);
     ck_assert_int_eq(LENET5_OUTPUT_SIZE, CLASSES);
 }
 END_TEST
 
-START_TEST(test_first100_match_pytorch)
-{
+START_TEST(test_first100_match_pytorch) {
     read_fixture(FIXTURE("fashion_first100.u8"), images, sizeof images);
     read_fixture(FIXTURE("fashion_first100_pred.u8"), torch_pred, sizeof torch_pred);
     load_probs();
@@ -133,19 +125,17 @@ START_TEST(test_first100_match_pytorch)
         int near_tie = torch_probs[i][torch_pred[i]] - torch_probs[i][runner_up] < TIE_MARGIN;
         if (pred != torch_pred[i] && !(near_tie && pred == runner_up)) {
             wrong++;
-            if (first_wrong < 0)
-                first_wrong = i;
+            if (first_wrong < 0) first_wrong = i;
         }
     }
-    ck_assert_msg(wrong == 0, "%d of %d predictions differ from PyTorch's (first: image %d)",
-                  wrong, IMAGES, first_wrong);
+    ck_assert_msg(wrong == 0, "%d of %d predictions differ from PyTorch's (first: image %d)", wrong, IMAGES,
+                  first_wrong);
     ck_assert_msg(worst <= PROB_TOLERANCE, "probabilities differ from PyTorch's by up to %g (image %d)",
                   (double)worst, worst_image);
 }
 END_TEST
 
-int main(void)
-{
+int main(void) {
     Suite *suite = suite_create("fashion");
     TCase *tc = tcase_create("lenet5_vs_pytorch");
     tcase_add_test(tc, test_sizes);

@@ -45,7 +45,9 @@ static Compiled *compile_n(const char *src, size_t size) {
     return c;
 }
 
-static Compiled *compile(const char *src) { return compile_n(src, strlen(src)); }
+static Compiled *compile(const char *src) {
+    return compile_n(src, strlen(src));
+}
 
 static void release(Compiled *c) {
     fclose(c->d.out);
@@ -68,24 +70,24 @@ static const Layer *layer(const Compiled *c, const char *name) {
     return &c->g.layers[i];
 }
 
-#define ASSERT_SHAPE3(c, name, h, w, ch)                                                                \
-    do {                                                                                                \
-        const Layer *l_ = layer(c, name);                                                               \
-        ck_assert_msg(l_->shape.rank == 3 && l_->shape.d[0] == (h) && l_->shape.d[1] == (w) &&          \
-                          l_->shape.d[2] == (ch),                                                       \
-                      "%s: expected (%d, %d, %d), got rank %d (%lld, %lld, %lld)", name, (int)(h),      \
-                      (int)(w), (int)(ch), l_->shape.rank, l_->shape.d[0], l_->shape.d[1], l_->shape.d[2]); \
+#define ASSERT_SHAPE3(c, name, h, w, ch)                                                                     \
+    do {                                                                                                     \
+        const Layer *l_ = layer(c, name);                                                                    \
+        ck_assert_msg(l_->shape.rank == 3 && l_->shape.d[0] == (h) && l_->shape.d[1] == (w) &&               \
+                          l_->shape.d[2] == (ch),                                                            \
+                      "%s: expected (%d, %d, %d), got rank %d (%lld, %lld, %lld)", name, (int)(h), (int)(w), \
+                      (int)(ch), l_->shape.rank, l_->shape.d[0], l_->shape.d[1], l_->shape.d[2]);            \
     } while (0)
 
-#define ASSERT_SHAPE1(c, name, n)                                                                       \
-    do {                                                                                                \
-        const Layer *l_ = layer(c, name);                                                               \
+#define ASSERT_SHAPE1(c, name, n)                                                                            \
+    do {                                                                                                     \
+        const Layer *l_ = layer(c, name);                                                                    \
         ck_assert_msg(l_->shape.rank == 1 && l_->shape.d[0] == (n), "%s: expected (%d), got rank %d (%lld)", \
-                      name, (int)(n), l_->shape.rank, l_->shape.d[0]);                                  \
+                      name, (int)(n), l_->shape.rank, l_->shape.d[0]);                                       \
     } while (0)
 
 /* The diagnostics contain this text. */
-#define ASSERT_MSG(c, text) \
+#define ASSERT_MSG(c, text)                                                                                  \
     ck_assert_msg(strstr((c)->msgs, (text)) != NULL, "missing diagnostic:\n  %s\ngot:\n%s", (text), (c)->msgs)
 
 static char *read_file(const char *path, size_t *size) {
@@ -295,24 +297,25 @@ END_TEST
 /* ====================================================================== */
 
 START_TEST(shape_conv_valid_same_strides_dilation) {
-    Compiled *c = compile_ok("model m\n"
-                             "input x: (7, 7, 3)\n"
-                             "a = conv2d(x, 4, 3, name=\"v1\")\n"                          /* (7-3)/1+1 = 5 */
-                             "a = conv2d(x, 4, 3, strides=2, name=\"v2\")\n"               /* 4/2+1 = 3 */
-                             "a = conv2d(x, 4, 3, strides=2, padding=same, name=\"s2\")\n" /* ceil(7/2) = 4 */
-                             "a = conv2d(x, 4, 3, strides=3, name=\"v3\")\n"               /* 4/3+1 = 2 */
-                             "a = conv2d(x, 4, 2, strides=3, name=\"v3k2\")\n"             /* 5/3+1 = 2 */
-                             "a = conv2d(x, 4, 1, strides=3, name=\"v3k1\")\n"             /* 6/3+1 = 3 */
-                             "a = conv2d(x, 4, 3, strides=3, padding=same, name=\"s3\")\n" /* ceil(7/3) = 3 */
-                             "a = conv2d(x, 4, 5, padding=same, name=\"s1\")\n"            /* 7 */
-                             "a = conv2d(x, 4, 3, dilation_rate=2, name=\"d2\")\n"         /* k_eff 5: 3 */
-                             "a = conv2d(x, 4, 3, dilation_rate=3, name=\"d3\")\n"         /* k_eff 7: 1 */
-                             "a = conv2d(x, 4, 3, dilation_rate=2, padding=same, name=\"d2s\")\n" /* 7 */
-                             "a = conv2d(x, 4, 3, dilation_rate=(2, 1), name=\"d21\")\n" /* (3, 5) */
-                             "a = conv2d(x, 5, (3, 1), strides=(2, 1), name=\"ns1\")\n"  /* (4/2+1, 7) = (3, 7) */
-                             "a = conv2d(x, 2, (1, 5), strides=(1, 3), name=\"ns2\")\n"  /* (7, 2/3+1) = (7, 1) */
-                             "a = conv2d(x, 2, (2, 4), strides=(3, 2), padding=same, name=\"ns3\")\n" /* (3, 4) */
-                             "output a\n");
+    Compiled *c =
+        compile_ok("model m\n"
+                   "input x: (7, 7, 3)\n"
+                   "a = conv2d(x, 4, 3, name=\"v1\")\n"                                 /* (7-3)/1+1 = 5 */
+                   "a = conv2d(x, 4, 3, strides=2, name=\"v2\")\n"                      /* 4/2+1 = 3 */
+                   "a = conv2d(x, 4, 3, strides=2, padding=same, name=\"s2\")\n"        /* ceil(7/2) = 4 */
+                   "a = conv2d(x, 4, 3, strides=3, name=\"v3\")\n"                      /* 4/3+1 = 2 */
+                   "a = conv2d(x, 4, 2, strides=3, name=\"v3k2\")\n"                    /* 5/3+1 = 2 */
+                   "a = conv2d(x, 4, 1, strides=3, name=\"v3k1\")\n"                    /* 6/3+1 = 3 */
+                   "a = conv2d(x, 4, 3, strides=3, padding=same, name=\"s3\")\n"        /* ceil(7/3) = 3 */
+                   "a = conv2d(x, 4, 5, padding=same, name=\"s1\")\n"                   /* 7 */
+                   "a = conv2d(x, 4, 3, dilation_rate=2, name=\"d2\")\n"                /* k_eff 5: 3 */
+                   "a = conv2d(x, 4, 3, dilation_rate=3, name=\"d3\")\n"                /* k_eff 7: 1 */
+                   "a = conv2d(x, 4, 3, dilation_rate=2, padding=same, name=\"d2s\")\n" /* 7 */
+                   "a = conv2d(x, 4, 3, dilation_rate=(2, 1), name=\"d21\")\n"          /* (3, 5) */
+                   "a = conv2d(x, 5, (3, 1), strides=(2, 1), name=\"ns1\")\n" /* (4/2+1, 7) = (3, 7) */
+                   "a = conv2d(x, 2, (1, 5), strides=(1, 3), name=\"ns2\")\n" /* (7, 2/3+1) = (7, 1) */
+                   "a = conv2d(x, 2, (2, 4), strides=(3, 2), padding=same, name=\"ns3\")\n" /* (3, 4) */
+                   "output a\n");
     ASSERT_SHAPE3(c, "v1", 5, 5, 4);
     ASSERT_SHAPE3(c, "v2", 3, 3, 4);
     ASSERT_SHAPE3(c, "s2", 4, 4, 4);
@@ -333,33 +336,33 @@ START_TEST(shape_conv_valid_same_strides_dilation) {
 END_TEST
 
 START_TEST(shape_padding_pooling_merge_flatten) {
-    Compiled *c = compile_ok(
-        "model m\n"
-        "input x: (7, 7, 3)\n"
-        "a = zero_padding2d(x, name=\"zp_default\")\n"             /* 1 each side: (9, 9) */
-        "a = zero_padding2d(x, 2, name=\"zp_int\")\n"              /* (11, 11) */
-        "a = zero_padding2d(x, (1, 2), name=\"zp_hw\")\n"          /* (7+2, 7+4) */
-        "a = zero_padding2d(x, ((1, 2), (3, 4)), name=\"zp_4\")\n" /* (7+3, 7+7) */
-        "a = zero_padding2d(x, padding=((0, 1), (0, 0)), name=\"zp_kw\")\n" /* (8, 7) */
-        "a = max_pooling2d(x, name=\"mp_default\")\n"                /* pool 2 stride 2: 5/2+1 = 3 */
-        "a = max_pooling2d(x, 3, name=\"mp3\")\n"                    /* stride 3: 4/3+1 = 2 */
-        "a = max_pooling2d(x, 3, strides=1, name=\"mp3s1\")\n"       /* 5 */
-        "a = max_pooling2d(x, 3, strides=2, padding=same, name=\"mp3same\")\n" /* ceil(7/2) = 4 */
-        "a = max_pooling2d(x, 2, padding=same, name=\"mp2same\")\n"  /* ceil(7/2) = 4 */
-        "a = average_pooling2d(x, (3, 2), name=\"ap32\")\n"          /* strides (3,2): (2, 3) */
-        "a = average_pooling2d(x, 7, name=\"ap7\")\n"                /* 1 */
-        "g1 = global_average_pooling2d(x, name=\"gap\")\n"           /* (3) */
-        "g2 = global_max_pooling2d(x, name=\"gmp\")\n"               /* (3) */
-        "c1 = conv2d(x, 4, 3, name=\"c1\")\n"                        /* (5, 5, 4) */
-        "c2 = conv2d(x, 6, 3, name=\"c2\")\n"                        /* (5, 5, 6) */
-        "c3 = conv2d(x, 4, 3, name=\"c3\")\n"
-        "cat = concatenate(c1, c2, c3, name=\"cat\")\n"              /* 4+6+4 = 14 */
-        "cat1 = concatenate(g1, g2, axis=-1, name=\"cat1\")\n"       /* rank 1: 6 */
-        "s = add(c1, c3, c1, name=\"sum\")\n"                        /* (5, 5, 4) */
-        "f = flatten(cat, name=\"flat\")\n"                          /* 5*5*14 = 350 */
-        "fx = flatten(x, name=\"flatx\")\n"                          /* 147 */
-        "d = dropout(f, 0.5, name=\"drop\")\n"
-        "output d, cat1, s, a, fx\n");
+    Compiled *c =
+        compile_ok("model m\n"
+                   "input x: (7, 7, 3)\n"
+                   "a = zero_padding2d(x, name=\"zp_default\")\n"             /* 1 each side: (9, 9) */
+                   "a = zero_padding2d(x, 2, name=\"zp_int\")\n"              /* (11, 11) */
+                   "a = zero_padding2d(x, (1, 2), name=\"zp_hw\")\n"          /* (7+2, 7+4) */
+                   "a = zero_padding2d(x, ((1, 2), (3, 4)), name=\"zp_4\")\n" /* (7+3, 7+7) */
+                   "a = zero_padding2d(x, padding=((0, 1), (0, 0)), name=\"zp_kw\")\n" /* (8, 7) */
+                   "a = max_pooling2d(x, name=\"mp_default\")\n"          /* pool 2 stride 2: 5/2+1 = 3 */
+                   "a = max_pooling2d(x, 3, name=\"mp3\")\n"              /* stride 3: 4/3+1 = 2 */
+                   "a = max_pooling2d(x, 3, strides=1, name=\"mp3s1\")\n" /* 5 */
+                   "a = max_pooling2d(x, 3, strides=2, padding=same, name=\"mp3same\")\n" /* ceil(7/2) = 4 */
+                   "a = max_pooling2d(x, 2, padding=same, name=\"mp2same\")\n"            /* ceil(7/2) = 4 */
+                   "a = average_pooling2d(x, (3, 2), name=\"ap32\")\n" /* strides (3,2): (2, 3) */
+                   "a = average_pooling2d(x, 7, name=\"ap7\")\n"       /* 1 */
+                   "g1 = global_average_pooling2d(x, name=\"gap\")\n"  /* (3) */
+                   "g2 = global_max_pooling2d(x, name=\"gmp\")\n"      /* (3) */
+                   "c1 = conv2d(x, 4, 3, name=\"c1\")\n"               /* (5, 5, 4) */
+                   "c2 = conv2d(x, 6, 3, name=\"c2\")\n"               /* (5, 5, 6) */
+                   "c3 = conv2d(x, 4, 3, name=\"c3\")\n"
+                   "cat = concatenate(c1, c2, c3, name=\"cat\")\n"        /* 4+6+4 = 14 */
+                   "cat1 = concatenate(g1, g2, axis=-1, name=\"cat1\")\n" /* rank 1: 6 */
+                   "s = add(c1, c3, c1, name=\"sum\")\n"                  /* (5, 5, 4) */
+                   "f = flatten(cat, name=\"flat\")\n"                    /* 5*5*14 = 350 */
+                   "fx = flatten(x, name=\"flatx\")\n"                    /* 147 */
+                   "d = dropout(f, 0.5, name=\"drop\")\n"
+                   "output d, cat1, s, a, fx\n");
     ASSERT_SHAPE3(c, "zp_default", 9, 9, 3);
     ASSERT_SHAPE3(c, "zp_int", 11, 11, 3);
     ASSERT_SHAPE3(c, "zp_hw", 9, 11, 3);
@@ -398,10 +401,11 @@ START_TEST(shape_depthwise_separable) {
     Compiled *c = compile_ok(
         "model m\n"
         "input x: (7, 7, 3)\n"
-        "a = depthwise_conv2d(x, 3, name=\"dw\")\n"                              /* (5, 5, 3) */
-        "a = depthwise_conv2d(x, 3, depth_multiplier=2, name=\"dw2\")\n"         /* (5, 5, 6) */
-        "a = depthwise_conv2d(x, 3, strides=2, padding=same, depth_multiplier=4, name=\"dw4\")\n" /* (4,4,12) */
-        "a = separable_conv2d(x, 8, 3, depth_multiplier=2, name=\"sep\")\n"      /* (5, 5, 8) */
+        "a = depthwise_conv2d(x, 3, name=\"dw\")\n"                      /* (5, 5, 3) */
+        "a = depthwise_conv2d(x, 3, depth_multiplier=2, name=\"dw2\")\n" /* (5, 5, 6) */
+        "a = depthwise_conv2d(x, 3, strides=2, padding=same, depth_multiplier=4, name=\"dw4\")\n" /* (4,4,12)
+                                                                                                   */
+        "a = separable_conv2d(x, 8, 3, depth_multiplier=2, name=\"sep\")\n"            /* (5, 5, 8) */
         "a = separable_conv2d(x, 8, (3, 1), strides=2, padding=same, name=\"sep2\")\n" /* (4, 4, 8) */
         "output a\n");
     ASSERT_SHAPE3(c, "dw", 5, 5, 3);
@@ -418,26 +422,25 @@ END_TEST
 /* ====================================================================== */
 
 START_TEST(params_and_macs_per_op) {
-    Compiled *c = compile_ok(
-        "model m\n"
-        "input x: (7, 7, 3)\n"
-        "a = conv2d(x, 4, 3, name=\"conv\")\n"
-        "a = conv2d(x, 4, 3, use_bias=false, name=\"conv_nb\")\n"
-        "a = conv2d(x, 4, (3, 1), strides=2, name=\"conv_ns\")\n"
-        "a = depthwise_conv2d(x, 3, depth_multiplier=2, name=\"dw\")\n"
-        "a = depthwise_conv2d(x, 3, use_bias=false, name=\"dw_nb\")\n"
-        "a = separable_conv2d(x, 8, 3, depth_multiplier=2, name=\"sep\")\n"
-        "a = separable_conv2d(x, 8, 3, use_bias=false, name=\"sep_nb\")\n"
-        "f = flatten(x)\n"
-        "d = dense(f, 10, name=\"fc\")\n"
-        "d = dense(f, 10, use_bias=false, name=\"fc_nb\")\n"
-        "b = batch_normalization(x, name=\"bn\")\n"
-        "b = batch_normalization(x, center=false, name=\"bn_nc\")\n"
-        "b = batch_normalization(x, scale=false, name=\"bn_ns\")\n"
-        "b = batch_normalization(x, center=false, scale=false, name=\"bn_none\")\n"
-        "b = batch_normalization(f, name=\"bn_flat\")\n"
-        "p = max_pooling2d(x)\n"
-        "output a, d, b, p\n");
+    Compiled *c = compile_ok("model m\n"
+                             "input x: (7, 7, 3)\n"
+                             "a = conv2d(x, 4, 3, name=\"conv\")\n"
+                             "a = conv2d(x, 4, 3, use_bias=false, name=\"conv_nb\")\n"
+                             "a = conv2d(x, 4, (3, 1), strides=2, name=\"conv_ns\")\n"
+                             "a = depthwise_conv2d(x, 3, depth_multiplier=2, name=\"dw\")\n"
+                             "a = depthwise_conv2d(x, 3, use_bias=false, name=\"dw_nb\")\n"
+                             "a = separable_conv2d(x, 8, 3, depth_multiplier=2, name=\"sep\")\n"
+                             "a = separable_conv2d(x, 8, 3, use_bias=false, name=\"sep_nb\")\n"
+                             "f = flatten(x)\n"
+                             "d = dense(f, 10, name=\"fc\")\n"
+                             "d = dense(f, 10, use_bias=false, name=\"fc_nb\")\n"
+                             "b = batch_normalization(x, name=\"bn\")\n"
+                             "b = batch_normalization(x, center=false, name=\"bn_nc\")\n"
+                             "b = batch_normalization(x, scale=false, name=\"bn_ns\")\n"
+                             "b = batch_normalization(x, center=false, scale=false, name=\"bn_none\")\n"
+                             "b = batch_normalization(f, name=\"bn_flat\")\n"
+                             "p = max_pooling2d(x)\n"
+                             "output a, d, b, p\n");
     const Layer *l;
     /* conv 3x3, cin 3, 4 filters: 3*3*3*4 + 4 = 112; MACs out 5*5*4 * 3*3*3 = 2700 */
     l = layer(c, "conv");
@@ -527,15 +530,15 @@ START_TEST(params_spec_models) {
         const char *model;
         long long params, trainable;
     } want[] = {
-        {"lenet5", 61706, 61706},           {"alexnet", 58692452, 58691748},
-        {"vgg16", 138357544, 138357544},    {"googlenet", 13378280, 13378280},
-        {"resnet50", 25636712, 25583592},   {"mobilenet", 4253864, 4231976},
+        {"lenet5", 61706, 61706},          {"alexnet", 58692452, 58691748},  {"vgg16", 138357544, 138357544},
+        {"googlenet", 13378280, 13378280}, {"resnet50", 25636712, 25583592}, {"mobilenet", 4253864, 4231976},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         char *text;
         Compiled *c = compile_spec(want[i].model, &text);
         ck_assert_msg(c->g.params == want[i].params, "%s params %lld", want[i].model, c->g.params);
-        ck_assert_msg(c->g.trainable == want[i].trainable, "%s trainable %lld", want[i].model, c->g.trainable);
+        ck_assert_msg(c->g.trainable == want[i].trainable, "%s trainable %lld", want[i].model,
+                      c->g.trainable);
         ck_assert_int_eq(c->g.non_trainable, want[i].params - want[i].trainable);
         if (strcmp(want[i].model, "googlenet") == 0) /* 6,998,552 without the auxiliary heads */
             ck_assert_int_eq(c->g.params - c->g.aux_params, 6998552);
@@ -552,12 +555,12 @@ END_TEST
 START_TEST(names_auto) {
     Compiled *c = compile_ok("model m\n"
                              "input x: (8, 8, 3)\n"
-                             "a = conv2d(x, 4, 3)\n"            /* conv2d */
-                             "a = conv2d(a, 4, 1)\n"            /* conv2d_1 */
-                             "a = relu(a)\n"                    /* re_lu */
+                             "a = conv2d(x, 4, 3)\n" /* conv2d */
+                             "a = conv2d(a, 4, 1)\n" /* conv2d_1 */
+                             "a = relu(a)\n"         /* re_lu */
                              "a = conv2d(a, 4, 1, name=\"mine\")\n"
-                             "a = relu(a)\n"                    /* re_lu_1 */
-                             "a = conv2d(a, 4, 1)\n"            /* conv2d_2: explicit names do not count */
+                             "a = relu(a)\n"         /* re_lu_1 */
+                             "a = conv2d(a, 4, 1)\n" /* conv2d_2: explicit names do not count */
                              "a = batch_normalization(a)\n"
                              "a = depthwise_conv2d(a, 1)\n"
                              "a = zero_padding2d(a)\n"
@@ -565,10 +568,19 @@ START_TEST(names_auto) {
                              "a = lrn(a)\n"
                              "a = global_average_pooling2d(a)\n"
                              "output a\n");
-    static const char *const names[] = {"x",         "conv2d", "conv2d_1", "re_lu", "mine",
-                                        "re_lu_1",   "conv2d_2", "batch_normalization",
-                                        "depthwise_conv2d", "zero_padding2d", "activation",
-                                        "local_response_normalization", "global_average_pooling2d"};
+    static const char *const names[] = {"x",
+                                        "conv2d",
+                                        "conv2d_1",
+                                        "re_lu",
+                                        "mine",
+                                        "re_lu_1",
+                                        "conv2d_2",
+                                        "batch_normalization",
+                                        "depthwise_conv2d",
+                                        "zero_padding2d",
+                                        "activation",
+                                        "local_response_normalization",
+                                        "global_average_pooling2d"};
     ck_assert_int_eq(c->g.n, (int)(sizeof names / sizeof names[0]));
     for (int i = 0; i < c->g.n; i++) ck_assert_str_eq(c->g.layers[i].name, names[i]);
     release(c);
@@ -599,14 +611,32 @@ START_TEST(names_blocks_and_repeat) {
     /* Program order after inlining; auto names count globally. */
     static const char *const names[] = {
         "x",
-        "stem_conv", "conv2d", "re_lu",               /* unit(name="stem") */
-        "unit_conv", "conv2d_1", "re_lu_1",           /* first unnamed call: unit */
-        "unit_1_conv", "conv2d_2", "re_lu_2", "conv2d_3", /* repeat 1 */
-        "unit_2_conv", "conv2d_4", "re_lu_3", "conv2d_5", /* repeat 2 */
-        "p_first_conv", "conv2d_6", "re_lu_4",        /* pair(name="p"): unit(name="first") */
-        "unit_3_conv", "conv2d_7", "re_lu_5",         /* its unnamed unit call is named unit_3 */
-        "pair_first_conv", "conv2d_8", "re_lu_6",     /* unnamed pair call: pair */
-        "unit_4_conv", "conv2d_9", "re_lu_7",
+        "stem_conv",
+        "conv2d",
+        "re_lu", /* unit(name="stem") */
+        "unit_conv",
+        "conv2d_1",
+        "re_lu_1", /* first unnamed call: unit */
+        "unit_1_conv",
+        "conv2d_2",
+        "re_lu_2",
+        "conv2d_3", /* repeat 1 */
+        "unit_2_conv",
+        "conv2d_4",
+        "re_lu_3",
+        "conv2d_5", /* repeat 2 */
+        "p_first_conv",
+        "conv2d_6",
+        "re_lu_4", /* pair(name="p"): unit(name="first") */
+        "unit_3_conv",
+        "conv2d_7",
+        "re_lu_5", /* its unnamed unit call is named unit_3 */
+        "pair_first_conv",
+        "conv2d_8",
+        "re_lu_6", /* unnamed pair call: pair */
+        "unit_4_conv",
+        "conv2d_9",
+        "re_lu_7",
     };
     ck_assert_int_eq(c->g.n, (int)(sizeof names / sizeof names[0]));
     for (int i = 0; i < c->g.n; i++) ck_assert_str_eq(c->g.layers[i].name, names[i]);
@@ -705,8 +735,8 @@ START_TEST(diag_unused_variable_is_a_warning) {
 END_TEST
 
 START_TEST(diag_add_unequal_shapes) {
-    Compiled *c = compile(HEAD "a = conv2d(x, 4, 3)\n"     /* (2, 2, 4) */
-                               "b = conv2d(x, 4, 1)\n"     /* (4, 4, 4) */
+    Compiled *c = compile(HEAD "a = conv2d(x, 4, 3)\n" /* (2, 2, 4) */
+                               "b = conv2d(x, 4, 1)\n" /* (4, 4, 4) */
                                "c = add(a, b)\noutput c\n");
     ck_assert_int_ne(c->rc, 0);
     ASSERT_MSG(c, "t.arch:5:5: error: add 'add': inputs have different shapes");
@@ -731,7 +761,8 @@ END_TEST
 START_TEST(diag_kernel_larger_than_input) {
     Compiled *c = compile(HEAD "y = conv2d(x, 4, 5)\noutput y\n");
     ck_assert_int_ne(c->rc, 0);
-    ASSERT_MSG(c, "t.arch:3:5: error: conv2d 'conv2d': kernel 5x5 is larger than its input 4x4 with padding=valid");
+    ASSERT_MSG(
+        c, "t.arch:3:5: error: conv2d 'conv2d': kernel 5x5 is larger than its input 4x4 with padding=valid");
     ASSERT_MSG(c, "t.arch:3:12: note: input 'x' has shape (4, 4, 3), from x at line 2");
     release(c);
     /* dilation counts: 3 with rate 2 is 5 */
@@ -747,7 +778,8 @@ END_TEST
 START_TEST(diag_dense_on_rank3) {
     Compiled *c = compile(HEAD "y = dense(x, 10)\noutput y\n");
     ck_assert_int_ne(c->rc, 0);
-    ASSERT_MSG(c, "t.arch:3:5: error: dense 'dense' needs a rank-1 input, got (None, 4, 4, 3); add flatten() first");
+    ASSERT_MSG(
+        c, "t.arch:3:5: error: dense 'dense' needs a rank-1 input, got (None, 4, 4, 3); add flatten() first");
     release(c);
 }
 END_TEST
@@ -778,12 +810,14 @@ START_TEST(diag_failed_expect) {
 END_TEST
 
 START_TEST(diag_duplicate_names) {
-    Compiled *c = compile(HEAD "a = conv2d(x, 4, 1, name=\"c\")\nb = conv2d(a, 4, 1, name=\"c\")\noutput b\n");
+    Compiled *c =
+        compile(HEAD "a = conv2d(x, 4, 1, name=\"c\")\nb = conv2d(a, 4, 1, name=\"c\")\noutput b\n");
     ck_assert_int_ne(c->rc, 0);
     ASSERT_MSG(c, "t.arch:4:5: error: duplicate layer name 'c'");
     release(c);
     /* an explicit name that an automatic one later collides with */
-    c = compile(HEAD "a = conv2d(x, 4, 1, name=\"conv2d_1\")\nb = conv2d(a, 4, 1)\nb = conv2d(b, 4, 1)\noutput b\n");
+    c = compile(
+        HEAD "a = conv2d(x, 4, 1, name=\"conv2d_1\")\nb = conv2d(a, 4, 1)\nb = conv2d(b, 4, 1)\noutput b\n");
     ASSERT_MSG(c, "t.arch:5:5: error: duplicate layer name 'conv2d_1'");
     release(c);
     /* a name the input already has */
@@ -802,7 +836,8 @@ START_TEST(diag_recursion) {
     ASSERT_MSG(c, "t.arch:4:12: error: block 'f' calls itself; recursion is not allowed");
     release(c);
     /* mutual recursion */
-    c = compile(HEAD "block f(t) {\n    return g(t)\n}\nblock g(t) {\n    return f(t)\n}\ny = f(x)\noutput y\n");
+    c = compile(HEAD
+                "block f(t) {\n    return g(t)\n}\nblock g(t) {\n    return f(t)\n}\ny = f(x)\noutput y\n");
     ck_assert_int_ne(c->rc, 0);
     ASSERT_MSG(c, "t.arch:7:12: error: block 'f' calls itself; recursion is not allowed");
     release(c);
@@ -900,7 +935,8 @@ START_TEST(diag_element_overflow) {
     /* a layer output: 1024 * 1024 * 4096 = 2^32 */
     c = compile("model m\ninput x: (1024, 1024, 1)\ny = conv2d(x, 4096, 1)\noutput y\n");
     ck_assert_int_ne(c->rc, 0);
-    ASSERT_MSG(c, "t.arch:3:5: error: conv2d 'conv2d': output of 1024 x 1024 x 4096 elements exceeds the limit");
+    ASSERT_MSG(c,
+               "t.arch:3:5: error: conv2d 'conv2d': output of 1024 x 1024 x 4096 elements exceeds the limit");
     release(c);
     /* a weight: dense 65536 -> 65536 has a 2^32 kernel */
     c = compile("model m\ninput x: (65536)\ny = dense(x, 65536)\noutput y\n");
@@ -951,12 +987,12 @@ static char *squeeze(const char *s) {
     return out;
 }
 
-#define ASSERT_JSON_HAS(json, fragment)                                                               \
-    do {                                                                                              \
-        char *f_ = squeeze(fragment);                                                                 \
-        ck_assert_msg(strstr(json, f_) != NULL, "JSON lacks the SPEC §6 fragment\n  %s\nin\n%.3000s", \
-                      f_, json);                                                                      \
-        free(f_);                                                                                     \
+#define ASSERT_JSON_HAS(json, fragment)                                                                      \
+    do {                                                                                                     \
+        char *f_ = squeeze(fragment);                                                                        \
+        ck_assert_msg(strstr(json, f_) != NULL, "JSON lacks the SPEC §6 fragment\n  %s\nin\n%.3000s", f_,    \
+                      json);                                                                                 \
+        free(f_);                                                                                            \
     } while (0)
 
 START_TEST(json_lenet5_spec_fragments) {
@@ -969,10 +1005,11 @@ START_TEST(json_lenet5_spec_fragments) {
     fclose(f);
     char *json = squeeze(raw);
     /* The fragments of SPEC §6, verbatim (up to whitespace). */
-    ASSERT_JSON_HAS(json, "{\"model\": \"lenet5\", \"inputs\": [{\"name\": \"image\", \"shape\": [32, 32, 1]}],\n"
-                          " \"outputs\": [\"dense_2\"], \"auxiliary_outputs\": [],\n"
-                          " \"layers\": [{\"name\": \"conv2d\", \"type\": \"Conv2D\", \"op\": \"conv2d\",\n"
-                          "   \"inputs\": [\"image\"], \"shape\": [28, 28, 6], \"params\": 156,");
+    ASSERT_JSON_HAS(json,
+                    "{\"model\": \"lenet5\", \"inputs\": [{\"name\": \"image\", \"shape\": [32, 32, 1]}],\n"
+                    " \"outputs\": [\"dense_2\"], \"auxiliary_outputs\": [],\n"
+                    " \"layers\": [{\"name\": \"conv2d\", \"type\": \"Conv2D\", \"op\": \"conv2d\",\n"
+                    "   \"inputs\": [\"image\"], \"shape\": [28, 28, 6], \"params\": 156,");
     ASSERT_JSON_HAS(json, "\"attrs\": {\"filters\": 6, \"kernel_size\": [5, 5], \"strides\": [1, 1],\n"
                           "             \"padding\": \"valid\", \"dilation_rate\": [1, 1],\n"
                           "             \"activation\": \"tanh\", \"use_bias\": true},\n"
@@ -1074,7 +1111,8 @@ START_TEST(plan_resnet50_mobilenet_fusions) {
         char *text;
         Compiled *c = compile_spec(models[m], &text);
         Plan *p = plan_build(&c->g, 0);
-        ck_assert_msg(count_steps(p, K_SCALE_SHIFT) == 0, "%s: a batch normalization was not folded", models[m]);
+        ck_assert_msg(count_steps(p, K_SCALE_SHIFT) == 0, "%s: a batch normalization was not folded",
+                      models[m]);
         ck_assert_msg(count_steps(p, K_ACTIVATE) == 0, "%s: an activation was not fused", models[m]);
         int bn = 0;
         for (int i = 0; i < c->g.n; i++) {
@@ -1082,7 +1120,8 @@ START_TEST(plan_resnet50_mobilenet_fusions) {
             if (!l->op) continue;
             if (strcmp(l->op->name, "batch_normalization") == 0 || strcmp(l->op->name, "relu") == 0 ||
                 strcmp(l->op->name, "activation") == 0 || strcmp(l->op->name, "add") == 0) {
-                ck_assert_msg(folded_somewhere(p, i), "%s: layer %s is not folded into a step", models[m], l->name);
+                ck_assert_msg(folded_somewhere(p, i), "%s: layer %s is not folded into a step", models[m],
+                              l->name);
                 bn += strcmp(l->op->name, "batch_normalization") == 0;
             }
         }

@@ -44,7 +44,9 @@ static void expect_failed_load_keeps(const char *path, int code) {
     ck_assert_mem_eq(before, after, sizeof before);
 }
 
-START_TEST(missing_file) { expect_failed_load_keeps("/nonexistent/lenet5.safetensors", CNN_E_OPEN); }
+START_TEST(missing_file) {
+    expect_failed_load_keeps("/nonexistent/lenet5.safetensors", CNN_E_OPEN);
+}
 END_TEST
 
 START_TEST(truncated_file) {
@@ -69,11 +71,11 @@ END_TEST
 START_TEST(wrong_shape) {
     /* Every LeNet-5 tensor, but dense_2/kernel is (84, 9) instead of (84, 10). */
     static float data[400 * 120];
-    static const cnn_tensor_spec specs[] = {
-        {"conv2d/kernel", 4, {5, 5, 1, 6}},   {"conv2d/bias", 1, {6}},    {"conv2d_1/kernel", 4, {5, 5, 6, 16}},
-        {"conv2d_1/bias", 1, {16}},           {"dense/kernel", 2, {400, 120}}, {"dense/bias", 1, {120}},
-        {"dense_1/kernel", 2, {120, 84}},     {"dense_1/bias", 1, {84}},  {"dense_2/kernel", 2, {84, 9}},
-        {"dense_2/bias", 1, {10}}};
+    static const cnn_tensor_spec specs[] = {{"conv2d/kernel", 4, {5, 5, 1, 6}},    {"conv2d/bias", 1, {6}},
+                                            {"conv2d_1/kernel", 4, {5, 5, 6, 16}}, {"conv2d_1/bias", 1, {16}},
+                                            {"dense/kernel", 2, {400, 120}},       {"dense/bias", 1, {120}},
+                                            {"dense_1/kernel", 2, {120, 84}},      {"dense_1/bias", 1, {84}},
+                                            {"dense_2/kernel", 2, {84, 9}},        {"dense_2/bias", 1, {10}}};
     const float *ptrs[10];
     for (int i = 0; i < 10; i++) ptrs[i] = data;
     ck_assert_int_eq(cnn_st_write("reload_shape.safetensors", specs, 10, ptrs), 0);

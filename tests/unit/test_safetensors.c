@@ -30,8 +30,7 @@
 
 static char scratch_dir[64];
 
-static const char *scratch(const char *name)
-{
+static const char *scratch(const char *name) {
     static char path[4][256];
     static int next;
     char *p = path[next++ % 4];
@@ -39,8 +38,7 @@ static const char *scratch(const char *name)
     return p;
 }
 
-static void write_bytes(const char *path, const void *bytes, size_t n)
-{
+static void write_bytes(const char *path, const void *bytes, size_t n) {
     FILE *f = fopen(path, "wb");
     ck_assert_msg(f != NULL, "cannot create %s", path);
     ck_assert(n == 0 || fwrite(bytes, 1, n, f) == n);
@@ -49,27 +47,22 @@ static void write_bytes(const char *path, const void *bytes, size_t n)
 
 /* A file with an explicit header length, header text and `data_len` data bytes. */
 static void write_st_len(const char *path, uint64_t header_len, const char *header, size_t header_bytes,
-                         const unsigned char *data, size_t data_len)
-{
+                         const unsigned char *data, size_t data_len) {
     unsigned char *file = malloc(8 + header_bytes + data_len + 1);
     int b;
     ck_assert(file != NULL);
-    for (b = 0; b < 8; b++)
-        file[b] = (unsigned char)(header_len >> (8 * b));
+    for (b = 0; b < 8; b++) file[b] = (unsigned char)(header_len >> (8 * b));
     memcpy(file + 8, header, header_bytes);
-    if (data_len)
-        memcpy(file + 8 + header_bytes, data, data_len);
+    if (data_len) memcpy(file + 8 + header_bytes, data, data_len);
     write_bytes(path, file, 8 + header_bytes + data_len);
     free(file);
 }
 
-static void write_st(const char *path, const char *header, const unsigned char *data, size_t data_len)
-{
+static void write_st(const char *path, const char *header, const unsigned char *data, size_t data_len) {
     write_st_len(path, strlen(header), header, strlen(header), data, data_len);
 }
 
-static unsigned char *read_whole(const char *path, size_t *len)
-{
+static unsigned char *read_whole(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     unsigned char *buf;
     long n;
@@ -86,28 +79,24 @@ static unsigned char *read_whole(const char *path, size_t *len)
 }
 
 /* Files in the scratch directory whose names start with `prefix`. */
-static int count_files(const char *prefix)
-{
+static int count_files(const char *prefix) {
     DIR *dir = opendir(scratch_dir);
     struct dirent *ent;
     int n = 0;
     ck_assert(dir != NULL);
     while ((ent = readdir(dir)) != NULL)
-        if (!strncmp(ent->d_name, prefix, strlen(prefix)))
-            n++;
+        if (!strncmp(ent->d_name, prefix, strlen(prefix))) n++;
     closedir(dir);
     return n;
 }
 
-static uint32_t bits_of(float f)
-{
+static uint32_t bits_of(float f) {
     uint32_t u;
     memcpy(&u, &f, sizeof u);
     return u;
 }
 
-static float float_of(uint32_t u)
-{
+static float float_of(uint32_t u) {
     float f;
     memcpy(&f, &u, sizeof f);
     return f;
@@ -122,9 +111,12 @@ static const cnn_tensor_spec two_specs[] = {
 
 #define A_OK "\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}"
 #define B_OK "\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]}"
-#define B_AT(shape, begin, end) "\"b\":{\"dtype\":\"F32\",\"shape\":[" shape "],\"data_offsets\":[" begin "," end "]}"
-#define A_WITH(key, value) "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]," key ":" value "}," B_OK "}"
-#define WITH_NAME(name) "{" A_OK "," B_OK ",\"" name "\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[36,40]}}", 40
+#define B_AT(shape, begin, end)                                                                              \
+    "\"b\":{\"dtype\":\"F32\",\"shape\":[" shape "],\"data_offsets\":[" begin "," end "]}"
+#define A_WITH(key, value)                                                                                   \
+    "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]," key ":" value "}," B_OK "}"
+#define WITH_NAME(name)                                                                                      \
+    "{" A_OK "," B_OK ",\"" name "\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[36,40]}}", 40
 
 struct bad_case {
     const char *header; /* NULL: `raw` is the whole file */
@@ -135,13 +127,15 @@ struct bad_case {
     size_t raw_len;
 };
 
-#define RAW(bytes, code, message) {NULL, 0, code, message, bytes, sizeof bytes - 1}
+#define RAW(bytes, code, message)                                                                            \
+    { NULL, 0, code, message, bytes, sizeof bytes - 1 }
 
 static const struct bad_case bad_cases[] = {
     RAW("", CNN_E_FORMAT, "0 bytes, too short for the 8-byte header length"),
     RAW("\x02\0\0\0\0", CNN_E_FORMAT, "too short"),
     RAW("\0\0\0\0\0\x01\0\0{}", CNN_E_LIMIT, "header length 1099511627776 exceeds the limit"),
-    RAW("\xff\xff\xff\xff\xff\xff\xff\xff{}", CNN_E_LIMIT, "header length 18446744073709551615 exceeds the limit"),
+    RAW("\xff\xff\xff\xff\xff\xff\xff\xff{}", CNN_E_LIMIT,
+        "header length 18446744073709551615 exceeds the limit"),
     RAW("\x01\xe1\xf5\x05\0\0\0\0{}", CNN_E_LIMIT, "header length 100000001 exceeds the limit of 100000000"),
     RAW("\x64\0\0\0\0\0\0\0{}      ", CNN_E_FORMAT, "header length 100 exceeds the 8 bytes after it"),
     RAW("\0\0\0\0\0\0\0\0", CNN_E_FORMAT, "header does not start with '{'"),
@@ -166,55 +160,68 @@ static const struct bad_case bad_cases[] = {
     {"{\"__metadata__\":{}," A_OK ",\"__metadata__\":{}," B_OK "}", 36, CNN_E_FORMAT,
      "duplicate key '__metadata__'", NULL, 0},
     {"{\"__metadata__\":{\"k\":1}," A_OK "," B_OK "}", 36, CNN_E_FORMAT, "expected a string", NULL, 0},
-    {"{\"__metadata__\":{\"k\":{\"x\":\"y\"}}," A_OK "," B_OK "}", 36, CNN_E_FORMAT, "expected a string", NULL, 0},
+    {"{\"__metadata__\":{\"k\":{\"x\":\"y\"}}," A_OK "," B_OK "}", 36, CNN_E_FORMAT, "expected a string",
+     NULL, 0},
     {"{\"a\":{\"dtype\":\"I64\",\"shape\":[2,3],\"data_offsets\":[0,48]},"
      "\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[48,60]}}",
      60, CNN_E_DTYPE, "tensor 'a' has dtype 'I64'; only F32, F16 and BF16", NULL, 0},
-    {"{" A_OK "," B_OK ",\"step\":{\"dtype\":\"F33\",\"shape\":[],\"data_offsets\":[36,44]}}", 44, CNN_E_DTYPE,
-     "tensor 'step' has dtype 'F33'", NULL, 0},
+    {"{" A_OK "," B_OK ",\"step\":{\"dtype\":\"F33\",\"shape\":[],\"data_offsets\":[36,44]}}", 44,
+     CNN_E_DTYPE, "tensor 'step' has dtype 'F33'", NULL, 0},
     {"{\"a\":{\"dtype\":\"F32\",\"shape\":[3,2],\"data_offsets\":[0,24]}," B_OK "}", 36, CNN_E_SHAPE,
      "x.safetensors: tensor 'a' has shape (3, 2), expected (2, 3)", NULL, 0},
     {"{\"a\":{\"dtype\":\"F32\",\"shape\":[6],\"data_offsets\":[0,24]}," B_OK "}", 36, CNN_E_SHAPE,
      "tensor 'a' has shape (6,), expected (2, 3)", NULL, 0},
-    {"{" A_OK "," B_AT("1,3", "24", "36") "}", 36, CNN_E_SHAPE, "tensor 'b' has shape (1, 3), expected (3,)", NULL, 0},
+    {"{" A_OK "," B_AT("1,3", "24", "36") "}", 36, CNN_E_SHAPE, "tensor 'b' has shape (1, 3), expected (3,)",
+     NULL, 0},
     {"{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,2,3],\"data_offsets\":[0,24]}," B_OK "}", 36, CNN_E_SHAPE,
      "tensor 'a' has shape (1, 1, 1, 2, ...), expected (2, 3)", NULL, 0},
     {"{" A_OK "}", 24, CNN_E_MISSING, "x.safetensors: tensor 'b' is missing", NULL, 0},
     {"{" A_OK ",\"B\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[24,36]}}", 36, CNN_E_MISSING,
      "tensor 'b' is missing", NULL, 0},
     {"{}", 0, CNN_E_MISSING, "tensor 'a' is missing", NULL, 0},
-    {"{" A_OK "," B_OK "}", 30, CNN_E_FORMAT, "tensor 'b' has data_offsets [24, 36] beyond the 30-byte data area", NULL, 0},
-    {"{" A_OK "," B_AT("3", "24", "18446744073709551615") "}", 36, CNN_E_FORMAT, "beyond the 36-byte", NULL, 0},
-    {"{" A_OK "," B_AT("0", "36", "24") "}", 36, CNN_E_FORMAT, "data_offsets [36, 24] that end before they begin", NULL, 0},
+    {"{" A_OK "," B_OK "}", 30, CNN_E_FORMAT,
+     "tensor 'b' has data_offsets [24, 36] beyond the 30-byte data area", NULL, 0},
+    {"{" A_OK "," B_AT("3", "24", "18446744073709551615") "}", 36, CNN_E_FORMAT, "beyond the 36-byte", NULL,
+     0},
+    {"{" A_OK "," B_AT("0", "36", "24") "}", 36, CNN_E_FORMAT,
+     "data_offsets [36, 24] that end before they begin", NULL, 0},
     {"{" A_OK "," B_AT("4", "24", "36") "}", 36, CNN_E_FORMAT,
      "tensor 'b' of shape (4,) in F32 needs 16 bytes, but data_offsets [24, 36] hold 12", NULL, 0},
     {"{\"a\":{\"dtype\":\"F16\",\"shape\":[2,3],\"data_offsets\":[0,24]}," B_OK "}", 36, CNN_E_FORMAT,
      "in F16 needs 12 bytes", NULL, 0},
-    {"{" A_OK "," B_AT("3", "12", "24") "}", 24, CNN_E_FORMAT, "tensor 'b' [12, 24] overlaps tensor 'a' [0, 24]", NULL, 0},
-    {"{" A_OK "," B_AT("0", "12", "12") "}", 24, CNN_E_FORMAT, "tensor 'b' [12, 12] overlaps tensor 'a'", NULL, 0},
-    {"{" A_OK "," B_AT("3", "28", "40") "}", 40, CNN_E_FORMAT, "bytes [24, 28) of the data area belong to no tensor", NULL, 0},
+    {"{" A_OK "," B_AT("3", "12", "24") "}", 24, CNN_E_FORMAT,
+     "tensor 'b' [12, 24] overlaps tensor 'a' [0, 24]", NULL, 0},
+    {"{" A_OK "," B_AT("0", "12", "12") "}", 24, CNN_E_FORMAT, "tensor 'b' [12, 12] overlaps tensor 'a'",
+     NULL, 0},
+    {"{" A_OK "," B_AT("3", "28", "40") "}", 40, CNN_E_FORMAT,
+     "bytes [24, 28) of the data area belong to no tensor", NULL, 0},
     {"{" A_OK "," B_OK "}", 40, CNN_E_FORMAT, "bytes [36, 40) of the data area belong to no tensor", NULL, 0},
     {"{" A_OK "," B_AT("4294967296,4294967296,2", "24", "36") "}", 36, CNN_E_FORMAT,
      "tensor 'b' has a shape whose size overflows 64 bits", NULL, 0},
-    {"{" A_OK "," B_AT("4294967296,4294967296,0", "24", "24") "}", 24, CNN_E_FORMAT, "overflows 64 bits", NULL, 0},
-    {"{" A_OK "," B_AT("4611686018427387904", "24", "36") "}", 36, CNN_E_FORMAT, "overflows 64 bits", NULL, 0},
-    {"{" A_OK "," B_AT("9223372036854775808,0", "24", "24") "}", 24, CNN_E_FORMAT, "overflows 64 bits", NULL, 0},
+    {"{" A_OK "," B_AT("4294967296,4294967296,0", "24", "24") "}", 24, CNN_E_FORMAT, "overflows 64 bits",
+     NULL, 0},
+    {"{" A_OK "," B_AT("4611686018427387904", "24", "36") "}", 36, CNN_E_FORMAT, "overflows 64 bits", NULL,
+     0},
+    {"{" A_OK "," B_AT("9223372036854775808,0", "24", "24") "}", 24, CNN_E_FORMAT, "overflows 64 bits", NULL,
+     0},
     {"{" A_OK "," B_AT("-3", "24", "36") "}", 36, CNN_E_FORMAT, "negative number", NULL, 0},
     {"{" A_OK "," B_AT("3.0", "24", "36") "}", 36, CNN_E_FORMAT, "number is not an integer", NULL, 0},
     {"{" A_OK "," B_AT("3e0", "24", "36") "}", 36, CNN_E_FORMAT, "number is not an integer", NULL, 0},
     {"{" A_OK "," B_AT("03", "24", "36") "}", 36, CNN_E_FORMAT, "leading zero", NULL, 0},
     {"{" A_OK "," B_AT("NaN", "24", "36") "}", 36, CNN_E_FORMAT, "expected a non-negative integer", NULL, 0},
-    {"{" A_OK "," B_AT("3", "24", "18446744073709551616") "}", 36, CNN_E_FORMAT, "integer overflows 64 bits", NULL, 0},
+    {"{" A_OK "," B_AT("3", "24", "18446744073709551616") "}", 36, CNN_E_FORMAT, "integer overflows 64 bits",
+     NULL, 0},
     {"{" A_OK "," B_AT("[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[3", "24", "36") "}", 36, CNN_E_FORMAT,
      "expected a non-negative integer", NULL, 0},
-    {"{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]", 0,
-     CNN_E_FORMAT, "expected '{'", NULL, 0},
+    {"{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]",
+     0, CNN_E_FORMAT, "expected '{'", NULL, 0},
     {"{\"a\":{\"dtype\":{\"dtype\":{\"dtype\":{}}}}}", 0, CNN_E_FORMAT, "expected a string", NULL, 0},
     {"{" A_OK "," B_OK ",\"c\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[36]}}", 40, CNN_E_FORMAT,
      "tensor 'c' has 1 data_offsets, expected 2", NULL, 0},
-    {"{" A_OK "," B_OK ",\"c\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[36,40,44]}}", 40, CNN_E_FORMAT,
-     "tensor 'c' has more than 2 data_offsets", NULL, 0},
-    {"{" A_OK ",\"b\":{\"dtype\":\"F32\",\"shape\":[3]}}", 36, CNN_E_FORMAT, "tensor 'b' has no 'data_offsets'", NULL, 0},
+    {"{" A_OK "," B_OK ",\"c\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[36,40,44]}}", 40,
+     CNN_E_FORMAT, "tensor 'c' has more than 2 data_offsets", NULL, 0},
+    {"{" A_OK ",\"b\":{\"dtype\":\"F32\",\"shape\":[3]}}", 36, CNN_E_FORMAT,
+     "tensor 'b' has no 'data_offsets'", NULL, 0},
     {A_WITH("\"offsets\"", "[0,1]"), 36, CNN_E_FORMAT, "tensor 'a' has an unknown key 'offsets'", NULL, 0},
     {WITH_NAME("c\x01"), CNN_E_FORMAT, "control character in string", NULL, 0},
     {WITH_NAME("c\xff"), CNN_E_FORMAT, "invalid UTF-8 in string", NULL, 0},
@@ -228,8 +235,7 @@ static const struct bad_case bad_cases[] = {
     {WITH_NAME("c\\x"), CNN_E_FORMAT, "bad escape in string", NULL, 0},
 };
 
-START_TEST(test_bad_case)
-{
+START_TEST(test_bad_case) {
     const struct bad_case *bc = &bad_cases[_i];
     const char *path = scratch("x.safetensors");
     float sentinel, *data = &sentinel;
@@ -241,17 +247,18 @@ START_TEST(test_bad_case)
     else
         write_bytes(path, bc->raw, bc->raw_len);
     rc = cnn_st_load(path, two_specs, 2, &data);
-    ck_assert_msg(rc == bc->code, "case %d: status %d, expected %d (%s)", _i, rc, bc->code, cnn_st_strerror(rc));
+    ck_assert_msg(rc == bc->code, "case %d: status %d, expected %d (%s)", _i, rc, bc->code,
+                  cnn_st_strerror(rc));
     ck_assert_msg(strstr(cnn_st_strerror(rc), bc->message) != NULL, "case %d: message '%s' lacks '%s'", _i,
                   cnn_st_strerror(rc), bc->message);
-    ck_assert_msg(!strncmp(cnn_st_strerror(rc), path, strlen(path)) && cnn_st_strerror(rc)[strlen(path)] == ':',
+    ck_assert_msg(!strncmp(cnn_st_strerror(rc), path, strlen(path)) &&
+                      cnn_st_strerror(rc)[strlen(path)] == ':',
                   "case %d: message '%s' does not start with the file", _i, cnn_st_strerror(rc));
     ck_assert_msg(data == &sentinel, "case %d: *data was written on failure", _i);
 }
 END_TEST
 
-START_TEST(test_open_errors)
-{
+START_TEST(test_open_errors) {
     float sentinel, *data = &sentinel;
     int rc = cnn_st_load(scratch("does-not-exist.safetensors"), two_specs, 2, &data);
     ck_assert_int_eq(rc, CNN_E_OPEN);
@@ -270,8 +277,7 @@ START_TEST(test_open_errors)
 END_TEST
 
 /* A spec list the file cannot satisfy because the spec itself is wrong. */
-START_TEST(test_bad_specs)
-{
+START_TEST(test_bad_specs) {
     static const cnn_tensor_spec rank5[] = {{"a", 5, {2, 3, 0, 0}}};
     static const cnn_tensor_spec noname[] = {{NULL, 1, {3, 0, 0, 0}}};
     float sentinel, *data = &sentinel;
@@ -286,12 +292,15 @@ START_TEST(test_bad_specs)
 END_TEST
 
 /* Each file in tests/bad_weights/ with its expected status and message. */
-START_TEST(test_bad_weights_dir)
-{
-    static const struct { const char *name; int code; } codes[] = {
-        {"E_OPEN", CNN_E_OPEN},     {"E_FORMAT", CNN_E_FORMAT}, {"E_DTYPE", CNN_E_DTYPE},
-        {"E_MISSING", CNN_E_MISSING}, {"E_SHAPE", CNN_E_SHAPE}, {"E_NOMEM", CNN_E_NOMEM},
-        {"E_LIMIT", CNN_E_LIMIT},   {"OK", CNN_OK},
+START_TEST(test_bad_weights_dir) {
+    static const struct {
+        const char *name;
+        int code;
+    } codes[] = {
+        {"E_OPEN", CNN_E_OPEN},   {"E_FORMAT", CNN_E_FORMAT},
+        {"E_DTYPE", CNN_E_DTYPE}, {"E_MISSING", CNN_E_MISSING},
+        {"E_SHAPE", CNN_E_SHAPE}, {"E_NOMEM", CNN_E_NOMEM},
+        {"E_LIMIT", CNN_E_LIMIT}, {"OK", CNN_OK},
     };
     char line[512], path[512], file[128], code_name[32], message[256];
     FILE *manifest;
@@ -305,16 +314,16 @@ START_TEST(test_bad_weights_dir)
         float sentinel, *data = &sentinel;
         int code = 1, rc, k;
         message[0] = '\0';
-        if (line[0] == '#' || line[0] == '\n')
-            continue;
-        ck_assert_msg(sscanf(line, "%127s %31s %255[^\n]", file, code_name, message) >= 2, "bad line: %s", line);
+        if (line[0] == '#' || line[0] == '\n') continue;
+        ck_assert_msg(sscanf(line, "%127s %31s %255[^\n]", file, code_name, message) >= 2, "bad line: %s",
+                      line);
         for (k = 0; k < (int)(sizeof codes / sizeof codes[0]); k++)
-            if (!strcmp(codes[k].name, code_name))
-                code = codes[k].code;
+            if (!strcmp(codes[k].name, code_name)) code = codes[k].code;
         ck_assert_msg(code != 1, "unknown status %s", code_name);
         snprintf(path, sizeof path, "%s/tests/bad_weights/%s", SRCDIR, file);
         rc = cnn_st_load(path, two_specs, 2, &data);
-        ck_assert_msg(rc == code, "%s: status %d, expected %s (%s)", file, rc, code_name, cnn_st_strerror(rc));
+        ck_assert_msg(rc == code, "%s: status %d, expected %s (%s)", file, rc, code_name,
+                      cnn_st_strerror(rc));
         ck_assert_msg(strstr(cnn_st_strerror(rc), message) != NULL, "%s: message '%s' lacks '%s'", file,
                       cnn_st_strerror(rc), message);
         if (rc == CNN_OK)
@@ -322,8 +331,7 @@ START_TEST(test_bad_weights_dir)
         else
             ck_assert_ptr_eq(data, &sentinel);
         rc = cnn_st_load(path, NULL, 0, &data); /* must not crash either */
-        if (rc == CNN_OK)
-            cnn_st_free(data);
+        if (rc == CNN_OK) cnn_st_free(data);
         listed++;
     }
     fclose(manifest);
@@ -331,8 +339,7 @@ START_TEST(test_bad_weights_dir)
     dir = opendir(path);
     ck_assert(dir != NULL);
     while ((ent = readdir(dir)) != NULL)
-        if (ent->d_name[0] != '.' && strcmp(ent->d_name, "MANIFEST"))
-            present++;
+        if (ent->d_name[0] != '.' && strcmp(ent->d_name, "MANIFEST")) present++;
     closedir(dir);
     ck_assert_msg(listed == present, "MANIFEST lists %d files, the directory holds %d", listed, present);
 }
@@ -340,16 +347,13 @@ END_TEST
 
 /* ---- reading good files ---------------------------------------------- */
 
-static void put_f32(unsigned char *p, float f)
-{
+static void put_f32(unsigned char *p, float f) {
     uint32_t u = bits_of(f);
     int b;
-    for (b = 0; b < 4; b++)
-        p[b] = (unsigned char)(u >> (8 * b));
+    for (b = 0; b < 4; b++) p[b] = (unsigned char)(u >> (8 * b));
 }
 
-START_TEST(test_read_declaration_order)
-{
+START_TEST(test_read_declaration_order) {
     /* b comes first in the file, a first in the declaration */
     const char *header = "{\"__metadata__\":{\"format\":\"pt\",\"note\":\"\\u00e9\"},\n"
                          "  \"b\" : {\"shape\": [3], \"dtype\": \"F32\", \"data_offsets\": [0, 12]},\n"
@@ -357,21 +361,17 @@ START_TEST(test_read_declaration_order)
     unsigned char bytes[36];
     float *data = NULL;
     int i;
-    for (i = 0; i < 9; i++)
-        put_f32(bytes + 4 * i, (float)i + 0.5f);
+    for (i = 0; i < 9; i++) put_f32(bytes + 4 * i, (float)i + 0.5f);
     write_st(scratch("order.safetensors"), header, bytes, sizeof bytes);
     ck_assert_int_eq(cnn_st_load(scratch("order.safetensors"), two_specs, 2, &data), CNN_OK);
-    for (i = 0; i < 6; i++)
-        ck_assert_float_eq(data[i], (float)(i + 3) + 0.5f);
-    for (i = 0; i < 3; i++)
-        ck_assert_float_eq(data[6 + i], (float)i + 0.5f);
+    for (i = 0; i < 6; i++) ck_assert_float_eq(data[i], (float)(i + 3) + 0.5f);
+    for (i = 0; i < 3; i++) ck_assert_float_eq(data[6 + i], (float)i + 0.5f);
     ck_assert_int_eq(cnn_st_extra_count(), 0);
     cnn_st_free(data);
 }
 END_TEST
 
-START_TEST(test_extras_and_escapes)
-{
+START_TEST(test_extras_and_escapes) {
     static const cnn_tensor_spec specs[] = {{"conv2d/kernel", 0, {0, 0, 0, 0}}};
     const char *header = "{\"z\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                          "\"conv2d\\/k\\u0065rnel\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[4,8]},"
@@ -402,8 +402,7 @@ START_TEST(test_extras_and_escapes)
 }
 END_TEST
 
-START_TEST(test_empty_file_ok)
-{
+START_TEST(test_empty_file_ok) {
     float *data = NULL;
     write_st(scratch("empty.safetensors"), "{}      ", NULL, 0);
     ck_assert_int_eq(cnn_st_load(scratch("empty.safetensors"), NULL, 0, &data), CNN_OK);
@@ -414,8 +413,7 @@ START_TEST(test_empty_file_ok)
 END_TEST
 
 /* Independent definitions: value = (-1)^s * significand * 2^exponent. */
-static float f16_reference(unsigned h)
-{
+static float f16_reference(unsigned h) {
     int sign = h >> 15, e = (h >> 10) & 31, m = h & 1023;
     float v;
     if (e == 31)
@@ -427,8 +425,7 @@ static float f16_reference(unsigned h)
     return sign ? -v : v;
 }
 
-static float bf16_reference(unsigned h)
-{
+static float bf16_reference(unsigned h) {
     int sign = h >> 15, e = (h >> 7) & 255, m = h & 127;
     float v;
     if (e == 255)
@@ -441,8 +438,7 @@ static float bf16_reference(unsigned h)
 }
 
 /* All 65536 values of a 16-bit dtype, in one tensor; returns the floats. */
-static float *load_all_halves(const char *dtype)
-{
+static float *load_all_halves(const char *dtype) {
     static const cnn_tensor_spec spec[] = {{"h", 1, {65536, 0, 0, 0}}};
     char header[128];
     unsigned char *bytes = malloc(2 * 65536);
@@ -453,15 +449,15 @@ static float *load_all_halves(const char *dtype)
         bytes[2 * h] = (unsigned char)(h & 0xFF);
         bytes[2 * h + 1] = (unsigned char)(h >> 8);
     }
-    snprintf(header, sizeof header, "{\"h\":{\"dtype\":\"%s\",\"shape\":[65536],\"data_offsets\":[0,131072]}}", dtype);
+    snprintf(header, sizeof header,
+             "{\"h\":{\"dtype\":\"%s\",\"shape\":[65536],\"data_offsets\":[0,131072]}}", dtype);
     write_st(scratch("halves.safetensors"), header, bytes, 2 * 65536);
     free(bytes);
     ck_assert_int_eq(cnn_st_load(scratch("halves.safetensors"), spec, 1, &data), CNN_OK);
     return data;
 }
 
-static void check_halves(const float *data, float (*reference)(unsigned))
-{
+static void check_halves(const float *data, float (*reference)(unsigned)) {
     unsigned h;
     for (h = 0; h < 65536; h++) {
         float want = reference(h);
@@ -474,8 +470,7 @@ static void check_halves(const float *data, float (*reference)(unsigned))
     }
 }
 
-START_TEST(test_f16_exact)
-{
+START_TEST(test_f16_exact) {
     float *data = load_all_halves("F16");
     check_halves(data, f16_reference);
     /* spot values, written out */
@@ -489,15 +484,14 @@ START_TEST(test_f16_exact)
     ck_assert(isinf(data[0x7c00]) && data[0x7c00] > 0);
     ck_assert(isinf(data[0xfc00]) && data[0xfc00] < 0);
     ck_assert(isnan(data[0x7e00]) && isnan(data[0x7c01]));
-    ck_assert_uint_eq(bits_of(data[0x7e00]), 0x7fc00000u);   /* quiet NaN keeps its payload */
-    ck_assert_uint_eq(bits_of(data[0x8000]), 0x80000000u);   /* -0 */
-    ck_assert_uint_eq(bits_of(data[0x8001]), 0xb3800000u);   /* -2^-24 */
+    ck_assert_uint_eq(bits_of(data[0x7e00]), 0x7fc00000u); /* quiet NaN keeps its payload */
+    ck_assert_uint_eq(bits_of(data[0x8000]), 0x80000000u); /* -0 */
+    ck_assert_uint_eq(bits_of(data[0x8001]), 0xb3800000u); /* -2^-24 */
     cnn_st_free(data);
 }
 END_TEST
 
-START_TEST(test_bf16_exact)
-{
+START_TEST(test_bf16_exact) {
     float *data = load_all_halves("BF16");
     unsigned h;
     check_halves(data, bf16_reference);
@@ -510,15 +504,15 @@ START_TEST(test_bf16_exact)
 }
 END_TEST
 
-START_TEST(test_mixed_dtypes)
-{
-    static const cnn_tensor_spec specs[] = {{"w16", 1, {2, 0, 0, 0}}, {"w32", 1, {1, 0, 0, 0}}, {"wb", 1, {3, 0, 0, 0}}};
+START_TEST(test_mixed_dtypes) {
+    static const cnn_tensor_spec specs[] = {
+        {"w16", 1, {2, 0, 0, 0}}, {"w32", 1, {1, 0, 0, 0}}, {"wb", 1, {3, 0, 0, 0}}};
     const char *header = "{\"w32\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                          "\"w16\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[4,8]},"
                          "\"wb\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[8,14]}}";
     /* 1.5f; F16 -1.0, 0.5; BF16 1.0, -3.0, 2^-126 */
-    static const unsigned char bytes[14] = {0, 0, 0xc0, 0x3f, 0x00, 0xbc, 0x00, 0x38,
-                                            0x80, 0x3f, 0x40, 0xc0, 0x80, 0x00};
+    static const unsigned char bytes[14] = {0,    0,    0xc0, 0x3f, 0x00, 0xbc, 0x00,
+                                            0x38, 0x80, 0x3f, 0x40, 0xc0, 0x80, 0x00};
     float *data = NULL;
     write_st(scratch("mixed.safetensors"), header, bytes, sizeof bytes);
     ck_assert_int_eq(cnn_st_load(scratch("mixed.safetensors"), specs, 3, &data), CNN_OK);
@@ -529,11 +523,11 @@ START_TEST(test_mixed_dtypes)
 END_TEST
 
 /* 64-bit offsets: a small tensor after 3 GiB of (sparse) data. */
-START_TEST(test_offsets_beyond_4gb)
-{
+START_TEST(test_offsets_beyond_4gb) {
     static const cnn_tensor_spec spec[] = {{"tail", 1, {2, 0, 0, 0}}};
-    const char *header = "{\"big\":{\"dtype\":\"F32\",\"shape\":[1073741824],\"data_offsets\":[0,4294967296]},"
-                         "\"tail\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4294967296,4294967304]}}";
+    const char *header =
+        "{\"big\":{\"dtype\":\"F32\",\"shape\":[1073741824],\"data_offsets\":[0,4294967296]},"
+        "\"tail\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4294967296,4294967304]}}";
     const char *path = scratch("big.safetensors");
     uint64_t data_start = 8 + strlen(header);
     unsigned char tail[8];
@@ -561,8 +555,7 @@ END_TEST
 
 /* ---- writing --------------------------------------------------------- */
 
-START_TEST(test_write_reference_bytes)
-{
+START_TEST(test_write_reference_bytes) {
     /* The example of the reference implementation's tests. */
     static const cnn_tensor_spec spec[] = {{"attn0", 4, {1, 1, 2, 3}}};
     static const float values[6] = {0, 1, 2, 3, 4, 5};
@@ -574,8 +567,7 @@ START_TEST(test_write_reference_bytes)
     int i;
     ck_assert_uint_eq(strlen(json), 72);
     memcpy(expected + 8, json, 72);
-    for (i = 0; i < 6; i++)
-        put_f32(expected + 80 + 4 * i, values[i]);
+    for (i = 0; i < 6; i++) put_f32(expected + 80 + 4 * i, values[i]);
     ck_assert_int_eq(cnn_st_write(scratch("ref.safetensors"), spec, 1, data), CNN_OK);
     got = read_whole(scratch("ref.safetensors"), &len);
     ck_assert_uint_eq(len, sizeof expected);
@@ -584,8 +576,7 @@ START_TEST(test_write_reference_bytes)
 }
 END_TEST
 
-START_TEST(test_round_trip)
-{
+START_TEST(test_round_trip) {
     static const cnn_tensor_spec specs[] = {
         {"conv2d/kernel", 4, {2, 3, 1, 2}},
         {"conv2d/bias", 1, {2, 0, 0, 0}},
@@ -602,25 +593,21 @@ START_TEST(test_round_trip)
     size_t len;
     uint64_t header_len = 0;
     int i, b;
-    for (i = 0; i < 12; i++)
-        kernel[i] = (float)i / 7.0f - 0.8f;
+    for (i = 0; i < 12; i++) kernel[i] = (float)i / 7.0f - 0.8f;
     three[0] = INFINITY;
     three[1] = -INFINITY;
     three[2] = float_of(0x7fc12345u); /* a NaN with a payload */
-    for (i = 0; i < 4; i++)
-        four[i] = (float)(i * i) * 1e30f;
+    for (i = 0; i < 4; i++) four[i] = (float)(i * i) * 1e30f;
     ck_assert_int_eq(cnn_st_write(scratch("rt.safetensors"), specs, 6, data), CNN_OK);
 
     file = read_whole(scratch("rt.safetensors"), &len);
-    for (b = 7; b >= 0; b--)
-        header_len = header_len << 8 | file[b];
+    for (b = 7; b >= 0; b--) header_len = header_len << 8 | file[b];
     ck_assert_uint_eq(header_len % 8, 0);
     ck_assert_uint_eq(len, 8 + header_len + 4 * (12 + 2 + 1 + 3 + 4));
     ck_assert_int_eq(file[8], '{');
     free(file);
 
-    for (i = 0; i < 6; i++)
-        reversed[i] = specs[5 - i];
+    for (i = 0; i < 6; i++) reversed[i] = specs[5 - i];
     ck_assert_int_eq(cnn_st_load(scratch("rt.safetensors"), reversed, 6, &loaded), CNN_OK);
     ck_assert_int_eq(cnn_st_extra_count(), 0);
     ck_assert_mem_eq(loaded, four, sizeof four);
@@ -632,8 +619,7 @@ START_TEST(test_round_trip)
 }
 END_TEST
 
-START_TEST(test_write_rejects_bad_specs)
-{
+START_TEST(test_write_rejects_bad_specs) {
     static const float one[4] = {1, 2, 3, 4};
     const float *data[2] = {one, one};
     const char *path = scratch("bad-specs.safetensors");
@@ -665,8 +651,7 @@ END_TEST
 static const cnn_tensor_spec one_spec[] = {{"w", 1, {4, 0, 0, 0}}};
 static const float one_values[4] = {1, 2, 3, 4};
 
-START_TEST(test_write_unwritable_places)
-{
+START_TEST(test_write_unwritable_places) {
     const float *data[1] = {one_values};
     char path[300];
     write_bytes(scratch("plain-file"), "x", 1);
@@ -685,14 +670,12 @@ START_TEST(test_write_unwritable_places)
 END_TEST
 
 /* Non-root only: a directory we may not write to. */
-START_TEST(test_write_readonly_dir)
-{
+START_TEST(test_write_readonly_dir) {
     const float *data[1] = {one_values};
     unsigned char *before, *after;
     size_t len_before, len_after;
     char path[300];
-    if (geteuid() == 0)
-        return; /* root writes anywhere; the file-size limit test covers this case */
+    if (geteuid() == 0) return; /* root writes anywhere; the file-size limit test covers this case */
     ck_assert_int_eq(mkdir(scratch("ro"), 0755), 0);
     snprintf(path, sizeof path, "%s/ro/w.safetensors", scratch_dir);
     write_bytes(path, "old contents", 12);
@@ -709,8 +692,7 @@ START_TEST(test_write_readonly_dir)
 END_TEST
 
 /* A write that fails halfway (file size limit) leaves the old file and no temporary. */
-START_TEST(test_write_fails_midway)
-{
+START_TEST(test_write_fails_midway) {
     static const cnn_tensor_spec big[] = {{"w", 1, {100000, 0, 0, 0}}};
     float *values = calloc(100000, sizeof(float));
     const float *data[1];
@@ -741,8 +723,7 @@ START_TEST(test_write_fails_midway)
 }
 END_TEST
 
-START_TEST(test_write_replaces_keeping_mode)
-{
+START_TEST(test_write_replaces_keeping_mode) {
     const float *data[1] = {one_values};
     const char *path = scratch("replace.safetensors");
     float *loaded = NULL;
@@ -759,16 +740,14 @@ START_TEST(test_write_replaces_keeping_mode)
 }
 END_TEST
 
-START_TEST(test_generic_messages)
-{
+START_TEST(test_generic_messages) {
     ck_assert_str_eq(cnn_st_strerror(CNN_OK), "success");
     ck_assert_str_eq(cnn_st_strerror(CNN_E_NOMEM), "out of memory");
     ck_assert_str_eq(cnn_st_strerror(12345), "unknown error");
 }
 END_TEST
 
-static Suite *safetensors_suite(void)
-{
+static Suite *safetensors_suite(void) {
     Suite *s = suite_create("safetensors");
     TCase *bad = tcase_create("bad files"), *read = tcase_create("read"), *write = tcase_create("write");
     tcase_add_loop_test(bad, test_bad_case, 0, (int)(sizeof bad_cases / sizeof bad_cases[0]));
@@ -798,26 +777,21 @@ static Suite *safetensors_suite(void)
 }
 
 /* Remove the scratch directory, one level of subdirectories deep. */
-static void remove_tree(const char *path)
-{
+static void remove_tree(const char *path) {
     DIR *dir = opendir(path);
     struct dirent *ent;
     char child[512];
-    if (!dir)
-        return;
+    if (!dir) return;
     while ((ent = readdir(dir)) != NULL) {
-        if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, ".."))
-            continue;
+        if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, "..")) continue;
         snprintf(child, sizeof child, "%s/%s", path, ent->d_name);
-        if (unlink(child) < 0)
-            remove_tree(child);
+        if (unlink(child) < 0) remove_tree(child);
     }
     closedir(dir);
     rmdir(path);
 }
 
-int main(void)
-{
+int main(void) {
     SRunner *runner;
     int failed;
     strcpy(scratch_dir, "/tmp/test_safetensors.XXXXXX");
