@@ -110,6 +110,22 @@ void cnn_parallel(cnn_task_fn fn, void *ctx, int n);
 /* Work (multiply-adds) below which a kernel stays on the calling thread. */
 #define CNN_PARALLEL_MIN_MACS 1500000.0
 
+/* Floats written below which a memory-bound layer (pooling, padding, add,
+ * LRN) stays on the calling thread: 256 KB, tens of microseconds.  Above
+ * it, two cores move data about twice as fast as one (each has its own L2
+ * and fill buffers), so these layers split their rows too. */
+#define CNN_PARALLEL_MIN_FLOATS 65536.0
+
+/* Threads for a memory-bound layer writing `floats` floats in `rows`
+ * independent rows: 1 below the threshold, else min(threads, rows). */
+CNN_INLINE int cnn_parallel_parts(double floats, long rows)
+{
+    int n = cnnrt_threads();
+    if (n <= 1 || floats < CNN_PARALLEL_MIN_FLOATS || rows < 2)
+        return 1;
+    return rows < n ? (int)rows : n;
+}
+
 /* ---- scalar math shared by every path ------------------------------------ */
 
 /* exp for x in float range, relative error ~2e-7: 2^n * p(r), |r| <= ln2/2. */

@@ -18,12 +18,13 @@ void cnn_scale_shift(float *out, const float *in, const float *scale, const floa
     }
 }
 
-/* out = act(ins[0] + ... + ins[n_in-1]); out may equal ins[0]. */
-void cnn_add(float *out, const float *const *ins, int n_in, size_t count, const cnn_act *act)
+/* out = act(ins[0] + ... + ins[n_in-1]) over [i0, i1); out may equal ins[0]. */
+static void add_range(float *out, const float *const *ins, int n_in, size_t i_begin, size_t i_end,
+                      const cnn_act *act)
 {
     const size_t block = 1024; /* activate while the block is still in L1 */
-    for (size_t i0 = 0; i0 < count; i0 += block) {
-        size_t n = count - i0 < block ? count - i0 : block;
+    for (size_t i0 = i_begin; i0 < i_end; i0 += block) {
+        size_t n = i_end - i0 < block ? i_end - i0 : block;
         float *dst = out + i0;
         const float *a = ins[0] + i0;
         if (n_in == 1) {
@@ -44,20 +45,73 @@ void cnn_add(float *out, const float *const *ins, int n_in, size_t count, const 
     }
 }
 
+typedef struct {
+    float *out;
+    const float *const *ins;
+    int n_in;
+    size_t count;
+    const cnn_act *act;
+} add_job;
+
+/* Parts of whole 1024-float blocks (16-float, 64-byte aligned boundaries). */
+static void add_task(void *ctx, int index, int n)
+{
+    const add_job *j = ctx;
+    size_t blocks = (j->count + 1023) / 1024;
+    size_t b0 = blocks * (size_t)index / (size_t)n, b1 = blocks * (size_t)(index + 1) / (size_t)n;
+    size_t i1 = b1 * 1024 < j->count ? b1 * 1024 : j->count;
+    if (b0 * 1024 < i1)
+        add_range(j->out, j->ins, j->n_in, b0 * 1024, i1, j->act);
+}
+
+void cnn_add(float *out, const float *const *ins, int n_in, size_t count, const cnn_act *act)
+{
+    add_job j = { out, ins, n_in, count, act };
+    int n = cnn_parallel_parts((double)count * (n_in + 1), (long)((count + 1023) / 1024));
+    if (n > 1)
+        cnn_parallel(add_task, &j, n);
+    else
+        add_range(out, ins, n_in, 0, count, act);
+}
+
+typedef struct {
+    float *out;
+    const float *in;
+    int h, w, c, top, bottom, left, right;
+} pad_job;
+
+/* Input rows [h*index/n, h*(index+1)/n) with their side padding; the first
+ * part also zeroes the top rows, the last the bottom ones. */
+static void pad_task(void *ctx, int index, int n)
+{
+    const pad_job *j = ctx;
+    int c = j->c, w = j->w;
+    size_t out_w = (size_t)w + j->left + j->right;
+    size_t row = out_w * c;
+    int y0 = (int)((long)j->h * index / n), y1 = (int)((long)j->h * (index + 1) / n);
+    if (index == 0)
+        memset(j->out, 0, (size_t)j->top * row * sizeof(float));
+    float *dst = j->out + ((size_t)j->top + y0) * row;
+    for (int y = y0; y < y1; y++, dst += row) {
+        memset(dst, 0, (size_t)j->left * c * sizeof(float));
+        memcpy(dst + (size_t)j->left * c, j->in + (size_t)y * w * c, (size_t)w * c * sizeof(float));
+        memset(dst + ((size_t)j->left + w) * c, 0, (size_t)j->right * c * sizeof(float));
+    }
+    if (index == n - 1)
+        memset(j->out + ((size_t)j->top + j->h) * row, 0, (size_t)j->bottom * row * sizeof(float));
+}
+
 /* (h, w, c) -> (h+top+bottom, w+left+right, c), zeros around. */
 void cnn_zero_pad(float *out, const float *in, int h, int w, int c,
                   int top, int bottom, int left, int right)
 {
-    size_t out_w = (size_t)w + left + right;
-    size_t row = out_w * c;
-    memset(out, 0, (size_t)top * row * sizeof(float));
-    float *dst = out + (size_t)top * row;
-    for (int y = 0; y < h; y++, dst += row) {
-        memset(dst, 0, (size_t)left * c * sizeof(float));
-        memcpy(dst + (size_t)left * c, in + (size_t)y * w * c, (size_t)w * c * sizeof(float));
-        memset(dst + ((size_t)left + w) * c, 0, (size_t)right * c * sizeof(float));
-    }
-    memset(dst, 0, (size_t)bottom * row * sizeof(float));
+    pad_job j = { out, in, h, w, c, top, bottom, left, right };
+    double floats = ((double)h + top + bottom) * ((double)w + left + right) * c;
+    int n = cnn_parallel_parts(floats, h);
+    if (n > 1)
+        cnn_parallel(pad_task, &j, n);
+    else
+        pad_task(&j, 0, 1);
 }
 
 /* (pixels, channels) into a concatenation whose pixels are out_stride apart. */

@@ -154,20 +154,48 @@ static void lrn_direct(float *out, const float *in, int pixels, int channels, in
 /* tf.nn.local_response_normalization: sqr_sum over channels [c-r, c+r]
  * clipped to the tensor; out = in / (bias + alpha*sqr_sum)^beta.
  * In place (out == in) is allowed when channels + 2*depth_radius <= 8192. */
-void cnn_lrn(float *out, const float *in, int pixels, int channels, int depth_radius,
-             float bias, float alpha, float beta)
+typedef struct {
+    float *out;
+    const float *in;
+    int pixels, channels, radius;
+    float bias, alpha, beta;
+} lrn_job;
+
+/* Pixels [pixels*index/n, pixels*(index+1)/n): every pixel is independent. */
+static void lrn_task(void *ctx, int index, int n)
 {
-    if ((long)channels + 2L * depth_radius > LRN_MAX_FLOATS) {
-        lrn_direct(out, in, pixels, channels, depth_radius, bias, alpha, beta);
+    const lrn_job *j = ctx;
+    long p0 = (long)j->pixels * index / n, p1 = (long)j->pixels * (index + 1) / n;
+    float *out = j->out + (size_t)p0 * j->channels;
+    const float *in = j->in + (size_t)p0 * j->channels;
+    int pixels = (int)(p1 - p0);
+    if ((long)j->channels + 2L * j->radius > LRN_MAX_FLOATS) {
+        lrn_direct(out, in, pixels, j->channels, j->radius, j->bias, j->alpha, j->beta);
         return;
     }
 #if CNN_X86
     if (cnn_kernels_get()->isa == CNN_ISA_AVX512) {
-        lrn_avx512(out, in, pixels, channels, depth_radius, bias, alpha, beta);
+        lrn_avx512(out, in, pixels, j->channels, j->radius, j->bias, j->alpha, j->beta);
         return;
     }
 #endif
-    lrn_generic(out, in, pixels, channels, depth_radius, bias, alpha, beta);
+    lrn_generic(out, in, pixels, j->channels, j->radius, j->bias, j->alpha, j->beta);
+}
+
+/* tf.nn.local_response_normalization: sqr_sum over channels [c-r, c+r]
+ * clipped to the tensor; out = in / (bias + alpha*sqr_sum)^beta.
+ * In place (out == in) is allowed when channels + 2*depth_radius <= 8192. */
+void cnn_lrn(float *out, const float *in, int pixels, int channels, int depth_radius,
+             float bias, float alpha, float beta)
+{
+    lrn_job j = { out, in, pixels, channels, depth_radius, bias, alpha, beta };
+    /* a few dozen operations per float: worth splitting well below the
+     * copy threshold */
+    int n = cnn_parallel_parts(8.0 * pixels * channels, pixels);
+    if (n > 1)
+        cnn_parallel(lrn_task, &j, n);
+    else
+        lrn_task(&j, 0, 1);
 }
 
 void cnn_bn_scale_shift(float *scale, float *shift, int channels, const float *gamma,

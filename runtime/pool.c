@@ -143,22 +143,47 @@ static CNN_TARGET_AVX512 void pool_row_avx512(float *dst_row, const float *in, c
 }
 #endif
 
+typedef struct {
+    float *out;
+    const float *in;
+    const cnn_pool *p;
+    int is_max;
+} pool_job;
+
+/* Output rows [out_h*index/n, out_h*(index+1)/n), each thread with its own
+ * row buffer. */
+static void pool_task(void *ctx, int index, int n)
+{
+    const pool_job *j = ctx;
+    const cnn_pool *p = j->p;
+    int y0 = (int)((long)p->out_h * index / n), y1 = (int)((long)p->out_h * (index + 1) / n);
+    float row[ROW_FLOATS];
+#if CNN_X86
+    if (cnn_kernels_get()->isa == CNN_ISA_AVX512) {
+        for (int y = y0; y < y1; y++)
+            pool_row_avx512(j->out + (size_t)y * p->out_w * p->out_stride, j->in, p, y, j->is_max, row);
+        return;
+    }
+#endif
+    for (int y = y0; y < y1; y++)
+        pool_row(j->out + (size_t)y * p->out_w * p->out_stride, j->in, p, y, j->is_max, row);
+}
+
 static void pool_forward(float *out, const float *in, const cnn_pool *p, int is_max)
 {
-    float row[ROW_FLOATS];
     if ((long)p->in_w * p->channels > ROW_FLOATS) {
         pool_direct(out, in, p, is_max);
         return;
     }
-#if CNN_X86
-    if (cnn_kernels_get()->isa == CNN_ISA_AVX512) {
-        for (int y = 0; y < p->out_h; y++)
-            pool_row_avx512(out + (size_t)y * p->out_w * p->out_stride, in, p, y, is_max, row);
-        return;
-    }
-#endif
-    for (int y = 0; y < p->out_h; y++)
-        pool_row(out + (size_t)y * p->out_w * p->out_stride, in, p, y, is_max, row);
+    pool_job j = { out, in, p, is_max };
+    /* reads pool_h/stride_h times what it writes */
+    double floats = (double)p->out_h * p->out_w * p->channels *
+                    (1.0 + (double)p->pool_h / (p->stride_h > 0 ? p->stride_h : 1));
+    int n = cnn_parallel_parts(floats, p->out_h);
+    if (n > 1)
+        cnn_parallel(pool_task, &j, n);
+    else
+        pool_task(&j, 0, 1);
 }
 
 void cnn_maxpool_forward(float *out, const float *in, const cnn_pool *p)

@@ -603,6 +603,56 @@ START_TEST(test_lrn)
 }
 END_TEST
 
+/* Pooling, padding, add and LRN split their rows among threads above
+ * CNN_PARALLEL_MIN_FLOATS: every thread count must give the single-thread
+ * result exactly, on every ISA, including uneven splits and strided output. */
+START_TEST(test_memory_layers_parallel)
+{
+    int h = 45, w = 41, c = 67;
+    size_t n = (size_t)h * w * c;
+    float *a = rand_tensor(n), *b = rand_tensor(n), *c3 = rand_tensor(n);
+    int oh = h + 3, ow = w + 2;
+    size_t big = (size_t)oh * ow * (c + 5);
+    float *want = malloc(big * sizeof(float)), *got = malloc(big * sizeof(float));
+    for (int i = 0; i < n_isas; i++) {
+        cnnrt_set_isa(isas[i]);
+        for (int kind = 0; kind < 6; kind++) {
+            cnn_pool p;
+            p.in_h = h, p.in_w = w, p.channels = c;
+            p.pool_h = 3, p.pool_w = 3, p.stride_h = kind == 1 ? 1 : 2, p.stride_w = 2;
+            p.pad_top = 1, p.pad_left = 1;
+            p.out_h = (h + p.stride_h - 1) / p.stride_h, p.out_w = (w + 1) / 2;
+            p.out_stride = c + 5;
+            const float *ins[3] = { a, b, c3 };
+            for (int threads = 1; threads <= 3; threads++) {
+                float *dst = threads == 1 ? want : got;
+                for (size_t j = 0; j < big; j++)
+                    dst[j] = SENTINEL;
+                cnnrt_set_threads(threads);
+                switch (kind) {
+                case 0: cnn_maxpool_forward(dst + 2, a, &p); break;
+                case 1: cnn_avgpool_forward(dst + 2, a, &p); break;
+                case 2: cnn_zero_pad(dst, a, h, w, c, 1, 2, 0, 2); break;
+                case 3: cnn_add(dst, ins, 3, n, &ACTS[1]); break;
+                case 4: cnn_lrn(dst, a, h * w, c, 5, 2.0f, 1e-2f, 0.75f); break;
+                case 5:
+                    memcpy(dst, a, n * sizeof(float));
+                    cnn_lrn(dst, dst, h * w, c, 2, 1.0f, 1e-3f, 0.5f); /* in place */
+                    break;
+                }
+                if (threads > 1)
+                    for (size_t j = 0; j < big; j++)
+                        ck_assert_msg(memcmp(&got[j], &want[j], sizeof(float)) == 0,
+                                      "kind %d, %d threads on %s: float %zu differs", kind, threads,
+                                      isa_name(isas[i]), j);
+            }
+            cnnrt_set_threads(1);
+        }
+    }
+    free(a), free(b), free(c3), free(want), free(got);
+}
+END_TEST
+
 START_TEST(test_zero_pad_copy_channels)
 {
     int h = 3, w = 4, c = 5, top = 1, bottom = 2, left = 3, right = 1;
@@ -697,6 +747,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(tc, test_softmax);
     tcase_add_test(tc, test_lrn);
     tcase_add_test(tc, test_zero_pad_copy_channels);
+    tcase_add_test(tc, test_memory_layers_parallel);
     tcase_add_test(tc, test_batchnorm);
     tcase_add_test(tc, test_threads_setting);
     suite_add_tcase(s, tc);
