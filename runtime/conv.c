@@ -382,6 +382,16 @@ void cnn_conv_forward(float *out, const float *in, const float *packed,
         /* about eight chunks per thread: enough to even out, few enough
          * that each still streams its weights through L2 only once */
         j.split_rows = prefer_row_split(j.rows, tiles, j.n_panels, n);
+        /* A chunk of rows streams every weight panel, a chunk of panels
+         * every input row.  Weights larger than a core's L2 share come
+         * from L3 again for each chunk of rows (one or two 14-pixel tiles
+         * at 14x14): when the input fits instead, split the panels if
+         * that balances as well. */
+        size_t in_bytes = (size_t)c->in_h * c->in_w * c->in_c * sizeof(float);
+        if (j.split_rows && panel_bytes * j.n_panels > L2_PANEL_BYTES &&
+            in_bytes <= L2_PANEL_BYTES && j.rows * ((j.n_panels + n - 1) / n) <=
+            (((tiles + n - 1) / n * j.rows + tiles - 1) / tiles) * j.n_panels)
+            j.split_rows = 0;
         long units = j.split_rows ? tiles : j.n_panels;
         /* panels: about four chunks per thread, so that each chunk is a
          * few panels and prefetches its next one (see conv_task) */
