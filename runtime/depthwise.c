@@ -63,14 +63,25 @@ typedef struct {
     const float *in, *packed;
     const cnn_dwconv *d;
     cnn_dw_row_fn row;
+    int chunk;      /* output rows per claim */
+    int next_row;   /* shared counter, claimed with atomics */
 } dw_job;
 
+/* Threads claim chunks of output rows from a shared counter: a thread that
+ * starts late or is preempted then holds up only its current chunk. */
 static void dw_task(void *ctx, int index, int n)
 {
-    const dw_job *j = ctx;
+    dw_job *j = ctx;
     int rows = j->d->geom.out_h;
-    for (int y = rows * index / n; y < rows * (index + 1) / n; y++)
-        j->row(j->out, j->in, j->packed, j->d, y);
+    (void)index, (void)n;
+    for (;;) {
+        int y0 = __atomic_fetch_add(&j->next_row, j->chunk, __ATOMIC_RELAXED);
+        if (y0 >= rows)
+            break;
+        int y1 = y0 + j->chunk < rows ? y0 + j->chunk : rows;
+        for (int y = y0; y < y1; y++)
+            j->row(j->out, j->in, j->packed, j->d, y);
+    }
 }
 
 void cnn_dwconv_forward(float *out, const float *in, const float *packed, const cnn_dwconv *c)
@@ -82,11 +93,19 @@ void cnn_dwconv_forward(float *out, const float *in, const float *packed, const 
     j.packed = packed;
     j.d = c;
     j.row = c->depth_multiplier == 1 ? cnn_kernels_get()->dw_row : cnn_dw_row_generic;
-    double macs = (double)g->out_h * g->out_w * g->out_c * g->k_h * g->k_w;
-    int n = cnnrt_threads();
-    /* depthwise is memory-bound: only split layers well above the threshold */
-    if (n > 1 && g->out_h > 1 && macs >= 4 * CNN_PARALLEL_MIN_MACS)
-        cnn_parallel(dw_task, &j, n < g->out_h ? n : g->out_h);
-    else
+    j.next_row = 0;
+    /* memory-bound: split like the other memory-bound layers, by the
+     * floats read and written (two cores stream about twice as fast) */
+    double floats = (double)g->out_h * g->out_w * g->out_c +
+                    (double)g->in_h * g->in_w * g->in_c;
+    int n = cnn_parallel_parts(floats, g->out_h);
+    if (n > 1) {
+        /* about four chunks per thread */
+        j.chunk = g->out_h / (4 * n);
+        j.chunk = j.chunk < 1 ? 1 : j.chunk;
+        cnn_parallel(dw_task, &j, n);
+    } else {
+        j.chunk = g->out_h;
         dw_task(&j, 0, 1);
+    }
 }

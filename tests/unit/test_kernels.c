@@ -331,7 +331,7 @@ START_TEST(test_dwconv)
     };
     for (int i = 0; i < n_isas; i++) {
         cnnrt_set_isa(isas[i]);
-        for (int threads = 1; threads <= 2; threads++) {
+        for (int threads = 1; threads <= 3; threads++) {
             cnnrt_set_threads(threads);
             for (size_t n = 0; n < sizeof cases / sizeof cases[0]; n++) {
                 conv_case k = cases[n].k;
