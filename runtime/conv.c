@@ -385,11 +385,11 @@ void cnn_conv_forward(float *out, const float *in, const float *packed,
         /* A chunk of rows streams every weight panel, a chunk of panels
          * every input row.  Weights larger than a core's L2 share come
          * from L3 again for each chunk of rows (one or two 14-pixel tiles
-         * at 14x14): when the input fits instead, split the panels if
-         * that balances as well. */
+         * at 14x14): when the input is the smaller of the two, split the
+         * panels if that balances as well. */
         size_t in_bytes = (size_t)c->in_h * c->in_w * c->in_c * sizeof(float);
         if (j.split_rows && panel_bytes * j.n_panels > L2_PANEL_BYTES &&
-            in_bytes <= L2_PANEL_BYTES && j.rows * ((j.n_panels + n - 1) / n) <=
+            in_bytes < panel_bytes * j.n_panels && j.rows * ((j.n_panels + n - 1) / n) <=
             (((tiles + n - 1) / n * j.rows + tiles - 1) / tiles) * j.n_panels)
             j.split_rows = 0;
         long units = j.split_rows ? tiles : j.n_panels;
