@@ -28,10 +28,11 @@ static void window(const cnn_pool *p, int y, int x, int *y0, int *y1, int *x0, i
 }
 
 /* Window by window, for rows too wide for the stack buffer. */
-static void pool_direct(float *out, const float *in, const cnn_pool *p, int is_max)
+static void pool_direct(float *out, const float *in, const cnn_pool *p, int is_max, int y_begin,
+                        int y_end)
 {
     int ch = p->channels;
-    for (int y = 0; y < p->out_h; y++)
+    for (int y = y_begin; y < y_end; y++)
         for (int x = 0; x < p->out_w; x++) {
             int y0, y1, x0, x1;
             window(p, y, x, &y0, &y1, &x0, &x1);
@@ -151,12 +152,16 @@ typedef struct {
 } pool_job;
 
 /* Output rows [out_h*index/n, out_h*(index+1)/n), each thread with its own
- * row buffer. */
+ * row buffer (or window by window when input rows are too wide for it). */
 static void pool_task(void *ctx, int index, int n)
 {
     const pool_job *j = ctx;
     const cnn_pool *p = j->p;
     int y0 = (int)((long)p->out_h * index / n), y1 = (int)((long)p->out_h * (index + 1) / n);
+    if ((long)p->in_w * p->channels > ROW_FLOATS) {
+        pool_direct(j->out, j->in, p, j->is_max, y0, y1);
+        return;
+    }
     float row[ROW_FLOATS];
 #if CNN_X86
     if (cnn_kernels_get()->isa == CNN_ISA_AVX512) {
@@ -171,10 +176,6 @@ static void pool_task(void *ctx, int index, int n)
 
 static void pool_forward(float *out, const float *in, const cnn_pool *p, int is_max)
 {
-    if ((long)p->in_w * p->channels > ROW_FLOATS) {
-        pool_direct(out, in, p, is_max);
-        return;
-    }
     pool_job j = { out, in, p, is_max };
     /* reads pool_h/stride_h times what it writes */
     double floats = (double)p->out_h * p->out_w * p->channels *

@@ -616,13 +616,17 @@ START_TEST(test_memory_layers_parallel)
     float *want = malloc(big * sizeof(float)), *got = malloc(big * sizeof(float));
     for (int i = 0; i < n_isas; i++) {
         cnnrt_set_isa(isas[i]);
-        for (int kind = 0; kind < 6; kind++) {
+        for (int kind = 0; kind < 8; kind++) {
             cnn_pool p;
             p.in_h = h, p.in_w = w, p.channels = c;
             p.pool_h = 3, p.pool_w = 3, p.stride_h = kind == 1 ? 1 : 2, p.stride_w = 2;
             p.pad_top = 1, p.pad_left = 1;
             p.out_h = (h + p.stride_h - 1) / p.stride_h, p.out_w = (w + 1) / 2;
             p.out_stride = c + 5;
+            if (kind >= 6) { /* rows wider than the row buffer: window by window */
+                p.in_h = 15, p.in_w = 123, p.stride_h = 2;
+                p.out_h = 8, p.out_w = 62;
+            }
             const float *ins[3] = { a, b, c3 };
             for (int threads = 1; threads <= 3; threads++) {
                 float *dst = threads == 1 ? want : got;
@@ -630,8 +634,8 @@ START_TEST(test_memory_layers_parallel)
                     dst[j] = SENTINEL;
                 cnnrt_set_threads(threads);
                 switch (kind) {
-                case 0: cnn_maxpool_forward(dst + 2, a, &p); break;
-                case 1: cnn_avgpool_forward(dst + 2, a, &p); break;
+                case 0: case 6: cnn_maxpool_forward(dst + 2, a, &p); break;
+                case 1: case 7: cnn_avgpool_forward(dst + 2, a, &p); break;
                 case 2: cnn_zero_pad(dst, a, h, w, c, 1, 2, 0, 2); break;
                 case 3: cnn_add(dst, ins, 3, n, &ACTS[1]); break;
                 case 4: cnn_lrn(dst, a, h * w, c, 5, 2.0f, 1e-2f, 0.75f); break;
@@ -639,6 +643,14 @@ START_TEST(test_memory_layers_parallel)
                     memcpy(dst, a, n * sizeof(float));
                     cnn_lrn(dst, dst, h * w, c, 2, 1.0f, 1e-3f, 0.5f); /* in place */
                     break;
+                }
+                if (threads == 1 && kind >= 6) {
+                    size_t pix = (size_t)p.out_h * p.out_w;
+                    float *ref = malloc(pix * c * sizeof(float));
+                    ref_pool(ref, a, &p, kind == 6);
+                    ck_assert_msg(rel_error(want + 2, ref, pix, c, p.out_stride) < TOL,
+                                  "wide pool kind %d on %s", kind, isa_name(isas[i]));
+                    free(ref);
                 }
                 if (threads > 1)
                     for (size_t j = 0; j < big; j++)
