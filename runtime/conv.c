@@ -249,7 +249,11 @@ static void run_tiles(const conv_job *j, long tile_begin, long tile_end, int p_b
                  * pass rather than stalling the first tile. */
                 t.prefetch_offset = 0;
                 if (j->cold_weights) {
-                    int q = panel_ahead(j, p, j->group, p_end, pf_after);
+                    /* no further than the next chunk, the last this
+                     * thread is sure to run */
+                    int dist = !j->split_rows && j->chunk_size < j->group ? (int)j->chunk_size
+                                                                          : j->group;
+                    int q = panel_ahead(j, p, dist, p_end, pf_after);
                     long n_t = tile_end - tile_begin, share = i - tile_begin;
                     if (q >= 0) {
                         t.prefetch_offset = (ptrdiff_t)(q - p) * (ptrdiff_t)panel_floats +
@@ -276,10 +280,10 @@ static void conv_task(void *ctx, int index, int n)
 {
     conv_job *j = ctx;
     (void)index;
-    /* With the panels split and chunks enough (four per thread), a thread
+    /* With the panels split and chunks enough (two per thread), a thread
      * claims its next chunk before it runs the current one, so that the
      * current chunk can prefetch the next chunk's first panels. */
-    int ahead = !j->split_rows && j->n_chunks >= 4L * n;
+    int ahead = !j->split_rows && j->n_chunks >= 2L * n;
     long chunk = __atomic_fetch_add(&j->next_chunk, 1, __ATOMIC_RELAXED);
     while (chunk < j->n_chunks) {
         long next = ahead ? __atomic_fetch_add(&j->next_chunk, 1, __ATOMIC_RELAXED) : j->n_chunks;
