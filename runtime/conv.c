@@ -382,7 +382,11 @@ void cnn_conv_forward(float *out, const float *in, const float *packed,
     long tiles = (j.rows + j.mr - 1) / j.mr;
     j.tiles = tiles;
     j.next_chunk = 0;
-    if (n > 1 && macs >= CNN_PARALLEL_MIN_MACS) {
+    /* A layer that streams its weights from memory (a dense layer on a
+     * 1x1 input: 1024 x 1000 is 1M MACs but 4 MB, 0.3 ms) is bound by
+     * bandwidth, which two cores double: count its weights as floats moved. */
+    if (n > 1 && (macs >= CNN_PARALLEL_MIN_MACS ||
+                  (j.cold_weights && cnn_parallel_parts((double)k_total * c->out_c, j.n_panels) > 1))) {
         /* about eight chunks per thread: enough to even out, few enough
          * that each still streams its weights through L2 only once */
         j.split_rows = prefer_row_split(j.rows, tiles, j.n_panels, n);

@@ -244,6 +244,9 @@ START_TEST(test_conv_parallel)
         { 30, 30, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_SEPARATE, 1, 0 },
         { 7, 7, 256, 320, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_ALIAS, 1, 0 },
         { 1, 1, 2049, 1000, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 0, 0 },
+        /* under the MAC threshold, but streaming MBs of weights: split */
+        { 1, 1, 1024, 1000, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 1, 0 },
+        { 1, 1, 700, 777, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 2, 0 },
         /* weights over 2 MB on few rows: every tile prefetches a share of
          * the panel a group ahead, across chunk boundaries when split */
         { 7, 7, 1024, 600, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 1, 0 },
