@@ -70,7 +70,14 @@ typedef struct {
     int split_rows;  /* threads split rows (else panels) */
     long chunk_size; /* tiles (or panels) per chunk */
     long n_chunks;
-    long next_chunk; /* shared counter, updated atomically */
+    int n_parts;     /* threads the chunks were dealt to */
+    /* Thread i owns chunks [n_chunks*i/n_parts, n_chunks*(i+1)/n_parts):
+     * next[i] is the next unclaimed one, claimed atomically by its owner
+     * or, once that thread has run out, by another.  A cache line each. */
+    struct {
+        long next;
+        char pad[64 - sizeof(long)];
+    } part[CNN_MAX_THREADS] __attribute__((aligned(64)));
 } conv_job;
 
 /* Input row of pixel (y, x) for tap (ky, kx), or the zero row. */
@@ -273,20 +280,38 @@ static void run_tiles(const conv_job *j, long tile_begin, long tile_end, int p_b
     }
 }
 
-/* Threads take chunks of rows (or panels) from a shared counter instead of
- * fixed shares: on a busy machine a preempted thread then holds up only its
- * current chunk, not half the layer. */
+/* Claim a chunk: the thread's own next one, else (its share done) the next
+ * one of another thread's share; -1 when none is left. */
+static long claim_chunk(conv_job *j, int index)
+{
+    for (int k = 0; k < j->n_parts; k++) {
+        int i = (index + k) % j->n_parts;
+        long end = j->n_chunks * (i + 1) / j->n_parts;
+        if (__atomic_load_n(&j->part[i].next, __ATOMIC_RELAXED) >= end)
+            continue;
+        long chunk = __atomic_fetch_add(&j->part[i].next, 1, __ATOMIC_RELAXED);
+        if (chunk < end)
+            return chunk;
+    }
+    return -1;
+}
+
+/* Each thread runs the chunks of its own contiguous share first, so that
+ * the rows a thread writes in one layer are mostly the rows it reads in the
+ * next, from its own L2; a thread that finishes early then takes chunks
+ * from the others' shares instead of waiting: on a busy machine a
+ * preempted thread holds up only its current chunk, not half the layer. */
 static void conv_task(void *ctx, int index, int n)
 {
     conv_job *j = ctx;
-    (void)index;
+    (void)n;
     /* With the panels split and chunks enough (two per thread), a thread
      * claims its next chunk before it runs the current one, so that the
      * current chunk can prefetch the next chunk's first panels. */
-    int ahead = !j->split_rows && j->n_chunks >= 2L * n;
-    long chunk = __atomic_fetch_add(&j->next_chunk, 1, __ATOMIC_RELAXED);
-    while (chunk < j->n_chunks) {
-        long next = ahead ? __atomic_fetch_add(&j->next_chunk, 1, __ATOMIC_RELAXED) : j->n_chunks;
+    int ahead = !j->split_rows && j->n_chunks >= 2L * j->n_parts;
+    long chunk = claim_chunk(j, index);
+    while (chunk >= 0) {
+        long next = ahead ? claim_chunk(j, index) : -1;
         long first = chunk * j->chunk_size;
         if (j->split_rows) {
             long last = first + j->chunk_size < j->tiles ? first + j->chunk_size : j->tiles;
@@ -294,9 +319,9 @@ static void conv_task(void *ctx, int index, int n)
         } else {
             long last = first + j->chunk_size < j->n_panels ? first + j->chunk_size : j->n_panels;
             run_tiles(j, 0, j->tiles, (int)first, (int)last,
-                      next < j->n_chunks ? (int)(next * j->chunk_size) : -1);
+                      next >= 0 ? (int)(next * j->chunk_size) : -1);
         }
-        chunk = ahead ? next : __atomic_fetch_add(&j->next_chunk, 1, __ATOMIC_RELAXED);
+        chunk = ahead ? next : claim_chunk(j, index);
     }
 }
 
@@ -381,7 +406,6 @@ void cnn_conv_forward(float *out, const float *in, const float *packed,
     double macs = (double)j.rows * k_total * c->out_c;
     long tiles = (j.rows + j.mr - 1) / j.mr;
     j.tiles = tiles;
-    j.next_chunk = 0;
     /* A layer that streams its weights from memory (a dense layer on a
      * 1x1 input: 1024 x 1000 is 1M MACs but 4 MB, 0.3 ms) is bound by
      * bandwidth, which two cores double: count its weights as floats moved. */
@@ -406,11 +430,16 @@ void cnn_conv_forward(float *out, const float *in, const float *packed,
         j.chunk_size = units / ((j.split_rows ? 8L : 4L) * n);
         j.chunk_size = j.chunk_size < 1 ? 1 : j.chunk_size;
         j.n_chunks = (units + j.chunk_size - 1) / j.chunk_size;
-        cnn_parallel(conv_task, &j, n < j.n_chunks ? n : (int)j.n_chunks);
+        j.n_parts = n < j.n_chunks ? n : (int)j.n_chunks;
+        for (int i = 0; i < j.n_parts; i++)
+            j.part[i].next = j.n_chunks * i / j.n_parts;
+        cnn_parallel(conv_task, &j, j.n_parts);
     } else {
         j.split_rows = 1;
         j.chunk_size = tiles;
         j.n_chunks = 1;
+        j.n_parts = 1;
+        j.part[0].next = 0;
         conv_task(&j, 0, 1);
     }
 }
