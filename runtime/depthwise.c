@@ -63,24 +63,34 @@ typedef struct {
     const float *in, *packed;
     const cnn_dwconv *d;
     cnn_dw_row_fn row;
-    int chunk;      /* output rows per claim */
-    int next_row;   /* shared counter, claimed with atomics */
+    int n_parts;
+    /* Thread i owns output rows [rows*i/n_parts, rows*(i+1)/n_parts);
+     * next[i] is its next unclaimed row, claimed atomically by the owner
+     * or, once that thread has run out, by another.  A cache line each. */
+    struct {
+        int next;
+        char pad[64 - sizeof(int)];
+    } part[CNN_MAX_THREADS] __attribute__((aligned(64)));
 } dw_job;
 
-/* Threads claim chunks of output rows from a shared counter: a thread that
- * starts late or is preempted then holds up only its current chunk. */
+/* Each thread runs its own contiguous rows first (the rows the pointwise
+ * convolutions around it give the same thread, still in its L2), then
+ * takes rows from the other shares instead of waiting for a late or
+ * preempted thread. */
 static void dw_task(void *ctx, int index, int n)
 {
     dw_job *j = ctx;
     int rows = j->d->geom.out_h;
-    (void)index, (void)n;
-    for (;;) {
-        int y0 = __atomic_fetch_add(&j->next_row, j->chunk, __ATOMIC_RELAXED);
-        if (y0 >= rows)
-            break;
-        int y1 = y0 + j->chunk < rows ? y0 + j->chunk : rows;
-        for (int y = y0; y < y1; y++)
+    (void)n;
+    for (int k = 0; k < j->n_parts; k++) {
+        int i = (index + k) % j->n_parts;
+        int end = (int)((long)rows * (i + 1) / j->n_parts);
+        while (__atomic_load_n(&j->part[i].next, __ATOMIC_RELAXED) < end) {
+            int y = __atomic_fetch_add(&j->part[i].next, 1, __ATOMIC_RELAXED);
+            if (y >= end)
+                break;
             j->row(j->out, j->in, j->packed, j->d, y);
+        }
     }
 }
 
@@ -93,19 +103,15 @@ void cnn_dwconv_forward(float *out, const float *in, const float *packed, const 
     j.packed = packed;
     j.d = c;
     j.row = c->depth_multiplier == 1 ? cnn_kernels_get()->dw_row : cnn_dw_row_generic;
-    j.next_row = 0;
     /* memory-bound: split like the other memory-bound layers, by the
      * floats read and written (two cores stream about twice as fast) */
     double floats = (double)g->out_h * g->out_w * g->out_c +
                     (double)g->in_h * g->in_w * g->in_c;
-    int n = cnn_parallel_parts(floats, g->out_h);
-    if (n > 1) {
-        /* about four chunks per thread */
-        j.chunk = g->out_h / (4 * n);
-        j.chunk = j.chunk < 1 ? 1 : j.chunk;
-        cnn_parallel(dw_task, &j, n);
-    } else {
-        j.chunk = g->out_h;
+    j.n_parts = cnn_parallel_parts(floats, g->out_h);
+    for (int i = 0; i < j.n_parts; i++)
+        j.part[i].next = (int)((long)g->out_h * i / j.n_parts);
+    if (j.n_parts > 1)
+        cnn_parallel(dw_task, &j, j.n_parts);
+    else
         dw_task(&j, 0, 1);
-    }
 }
