@@ -25,15 +25,13 @@
  * time.  BENCH_WALL=1 uses wall time for both. */
 static int use_cpu_time;
 
-static double now(void)
-{
+static double now(void) {
     struct timespec ts;
     clock_gettime(use_cpu_time ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static float *rand_floats(size_t n)
-{
+static float *rand_floats(size_t n) {
     float *x = malloc(n * sizeof(float));
     unsigned s = 1;
     for (size_t i = 0; i < n; i++) {
@@ -49,27 +47,26 @@ typedef struct {
 } layer;
 
 static const layer LAYERS[] = {
-    { "vgg16_conv3_56x56x256_3x3", 56, 56, 256, 256, 3, 1, 1, 0 },
-    { "vgg16_conv3_slice_6x56x256_3x3", 6, 56, 256, 256, 3, 1, 1, 0 },
-    { "vgg16_conv1_224x224x64_3x3", 224, 224, 64, 64, 3, 1, 1, 0 },
-    { "vgg16_conv5_14x14x512_3x3", 14, 14, 512, 512, 3, 1, 1, 0 },
-    { "resnet_1x1_14x14x1024_256", 14, 14, 1024, 256, 1, 1, 0, 0 },
-    { "resnet_1x1_56x56x64_256", 56, 56, 64, 256, 1, 1, 0, 0 },
-    { "resnet_1x1_56x56x256_64", 56, 56, 256, 64, 1, 1, 0, 0 },
-    { "small_1x1_14x14x64_256", 14, 14, 64, 256, 1, 1, 0, 0 },
-    { "resnet_3x3_7x7x512", 7, 7, 512, 512, 3, 1, 1, 0 },
-    { "resnet_stem_224x224x3_7x7s2", 224, 224, 3, 64, 7, 2, 3, 0 },
-    { "mobilenet_conv1_224x224x3_3x3s2", 224, 224, 3, 32, 3, 2, 1, 0 },
-    { "mobilenet_pw_14x14x512_512", 14, 14, 512, 512, 1, 1, 0, 0 },
-    { "mobilenet_pw_112x112x32_64", 112, 112, 32, 64, 1, 1, 0, 0 },
-    { "mobilenet_dw_112x112x64_3x3", 112, 112, 64, 64, 3, 1, 1, 1 },
-    { "mobilenet_dw_14x14x512_3x3", 14, 14, 512, 512, 3, 1, 1, 1 },
-    { "dense_25088_4096", 1, 1, 25088, 4096, 1, 1, 0, 0 },
-    { "dense_4096_4096", 1, 1, 4096, 4096, 1, 1, 0, 0 },
+    {"vgg16_conv3_56x56x256_3x3", 56, 56, 256, 256, 3, 1, 1, 0},
+    {"vgg16_conv3_slice_6x56x256_3x3", 6, 56, 256, 256, 3, 1, 1, 0},
+    {"vgg16_conv1_224x224x64_3x3", 224, 224, 64, 64, 3, 1, 1, 0},
+    {"vgg16_conv5_14x14x512_3x3", 14, 14, 512, 512, 3, 1, 1, 0},
+    {"resnet_1x1_14x14x1024_256", 14, 14, 1024, 256, 1, 1, 0, 0},
+    {"resnet_1x1_56x56x64_256", 56, 56, 64, 256, 1, 1, 0, 0},
+    {"resnet_1x1_56x56x256_64", 56, 56, 256, 64, 1, 1, 0, 0},
+    {"small_1x1_14x14x64_256", 14, 14, 64, 256, 1, 1, 0, 0},
+    {"resnet_3x3_7x7x512", 7, 7, 512, 512, 3, 1, 1, 0},
+    {"resnet_stem_224x224x3_7x7s2", 224, 224, 3, 64, 7, 2, 3, 0},
+    {"mobilenet_conv1_224x224x3_3x3s2", 224, 224, 3, 32, 3, 2, 1, 0},
+    {"mobilenet_pw_14x14x512_512", 14, 14, 512, 512, 1, 1, 0, 0},
+    {"mobilenet_pw_112x112x32_64", 112, 112, 32, 64, 1, 1, 0, 0},
+    {"mobilenet_dw_112x112x64_3x3", 112, 112, 64, 64, 3, 1, 1, 1},
+    {"mobilenet_dw_14x14x512_3x3", 14, 14, 512, 512, 3, 1, 1, 1},
+    {"dense_25088_4096", 1, 1, 25088, 4096, 1, 1, 0, 0},
+    {"dense_4096_4096", 1, 1, 4096, 4096, 1, 1, 0, 0},
 };
 
-static double bench_layer(const layer *l, double *macs_out, double *bytes_out)
-{
+static double bench_layer(const layer *l, double *macs_out, double *bytes_out) {
     cnn_conv c;
     memset(&c, 0, sizeof c);
     c.in_h = l->in_h, c.in_w = l->in_w, c.in_c = l->in_c, c.out_c = l->out_c;
@@ -122,29 +119,25 @@ static double bench_layer(const layer *l, double *macs_out, double *bytes_out)
     return best;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     double peak = argc > 1 ? atof(argv[1]) : 0, copy = argc > 2 ? atof(argv[2]) : 0;
     const char *only = getenv("BENCH_ONLY");
-    printf("isa %s\n", cnnrt_isa() == CNN_ISA_AVX512 ? "avx512" :
-                       cnnrt_isa() == CNN_ISA_AVX2 ? "avx2" : "generic");
+    printf("isa %s\n", cnnrt_isa() == CNN_ISA_AVX512 ? "avx512"
+                       : cnnrt_isa() == CNN_ISA_AVX2 ? "avx2"
+                                                     : "generic");
     for (size_t i = 0; i < sizeof LAYERS / sizeof LAYERS[0]; i++) {
-        if (only && !strstr(LAYERS[i].name, only))
-            continue;
+        if (only && !strstr(LAYERS[i].name, only)) continue;
         for (int threads = 1; threads <= 2; threads++) {
             double macs, bytes;
             cnnrt_set_threads(threads);
             use_cpu_time = threads == 1 && !getenv("BENCH_WALL");
             double t = bench_layer(&LAYERS[i], &macs, &bytes);
             double gflops = 2 * macs / t * 1e-9;
-            printf("%-30s threads %d  %9.1f us  %7.1f GFLOP/s", LAYERS[i].name, threads, t * 1e6,
-                   gflops);
-            if (peak > 0)
-                printf("  %5.1f%% of peak", 100 * gflops / peak);
+            printf("%-30s threads %d  %9.1f us  %7.1f GFLOP/s", LAYERS[i].name, threads, t * 1e6, gflops);
+            if (peak > 0) printf("  %5.1f%% of peak", 100 * gflops / peak);
             if (LAYERS[i].in_h == 1) {
                 printf("  %6.1f GB/s", bytes / t * 1e-9);
-                if (copy > 0)
-                    printf("  %5.1f%% of copy", 100 * bytes / t * 1e-9 / copy);
+                if (copy > 0) printf("  %5.1f%% of copy", 100 * bytes / t * 1e-9 / copy);
             }
             printf("\n");
             fflush(stdout);

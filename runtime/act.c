@@ -10,30 +10,23 @@
  */
 #include "cnnrt_internal.h"
 
-void cnn_act_generic(float *x, size_t n, const cnn_act *act)
-{
+void cnn_act_generic(float *x, size_t n, const cnn_act *act) {
     size_t i;
     switch (act->kind) {
     case CNN_ACT_RELU:
-        for (i = 0; i < n; i++)
-            x[i] = cnn_relu(x[i], act);
+        for (i = 0; i < n; i++) x[i] = cnn_relu(x[i], act);
         break;
     case CNN_ACT_TANH:
-        for (i = 0; i < n; i++)
-            x[i] = cnn_tanhf(x[i]);
+        for (i = 0; i < n; i++) x[i] = cnn_tanhf(x[i]);
         break;
     case CNN_ACT_SIGMOID:
-        for (i = 0; i < n; i++)
-            x[i] = cnn_sigmoidf(x[i]);
+        for (i = 0; i < n; i++) x[i] = cnn_sigmoidf(x[i]);
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
-void cnn_activate(float *out, const float *in, size_t count, const cnn_act *act)
-{
-    if (out != in)
-        memmove(out, in, count * sizeof(float));
+void cnn_activate(float *out, const float *in, size_t count, const cnn_act *act) {
+    if (out != in) memmove(out, in, count * sizeof(float));
     cnn_kernels_get()->act(out, count, act);
 }

@@ -30,8 +30,8 @@ extern "C" {
 
 /* Activation applied in a producer's epilogue (after bias and residual). */
 enum cnn_act_kind {
-    CNN_ACT_LINEAR,  /* identity */
-    CNN_ACT_RELU,    /* x < 0 ? slope*x : x, then min(x, max_value) if has_max */
+    CNN_ACT_LINEAR, /* identity */
+    CNN_ACT_RELU,   /* x < 0 ? slope*x : x, then min(x, max_value) if has_max */
     CNN_ACT_TANH,
     CNN_ACT_SIGMOID
 };
@@ -68,8 +68,8 @@ typedef struct {
 size_t cnn_conv_packed_floats(const cnn_conv *c);
 /* kernel: (k_h, k_w, in_c, out_c); bias: (out_c) or NULL for zeros. */
 void cnn_conv_pack(float *packed, const float *kernel, const float *bias, const cnn_conv *c);
-void cnn_conv_forward(float *out, const float *in, const float *packed,
-                      const float *residual, const cnn_conv *c);
+void cnn_conv_forward(float *out, const float *in, const float *packed, const float *residual,
+                      const cnn_conv *c);
 
 /*
  * Depthwise convolution, out_c = in_c * depth_multiplier; output channel
@@ -108,18 +108,17 @@ void cnn_global_maxpool(float *out, const float *in, int pixels, int channels);
 /* Elementwise and per-channel kernels.  out may equal in. */
 void cnn_activate(float *out, const float *in, size_t count, const cnn_act *act);
 /* out[p][c] = in[p][c]*scale[c] + shift[c]: an unfused batch normalization. */
-void cnn_scale_shift(float *out, const float *in, const float *scale, const float *shift,
-                     int pixels, int channels);
+void cnn_scale_shift(float *out, const float *in, const float *scale, const float *shift, int pixels,
+                     int channels);
 /* out = act(sum of n_in tensors); out may equal ins[0]. */
 void cnn_add(float *out, const float *const *ins, int n_in, size_t count, const cnn_act *act);
 /* Softmax over the last axis of (rows, n). */
 void cnn_softmax(float *out, const float *in, int rows, int n);
 /* tf.nn.local_response_normalization over channels. */
-void cnn_lrn(float *out, const float *in, int pixels, int channels, int depth_radius,
-             float bias, float alpha, float beta);
+void cnn_lrn(float *out, const float *in, int pixels, int channels, int depth_radius, float bias, float alpha,
+             float beta);
 /* Copy an (h, w, c) tensor into a larger zero-filled (h+top+bottom, w+left+right, c). */
-void cnn_zero_pad(float *out, const float *in, int h, int w, int c,
-                  int top, int bottom, int left, int right);
+void cnn_zero_pad(float *out, const float *in, int h, int w, int c, int top, int bottom, int left, int right);
 /* Copy (pixels, channels) into a slice of a concatenation whose pixels are out_stride apart. */
 void cnn_copy_channels(float *out, int out_stride, const float *in, int pixels, int channels);
 
@@ -131,12 +130,11 @@ void cnn_copy_channels(float *out, int out_stride, const float *in, int pixels, 
  * kernel[i] *= s[c], bias[c] = (bias[c] - mean[c])*s[c] + beta[c],
  * with s = gamma / sqrt(var + eps).
  */
-void cnn_bn_fold(float *kernel, size_t kernel_floats, float *bias, int channels,
-                 const float *gamma, const float *beta, const float *mean,
-                 const float *var, float eps);
+void cnn_bn_fold(float *kernel, size_t kernel_floats, float *bias, int channels, const float *gamma,
+                 const float *beta, const float *mean, const float *var, float eps);
 /* scale/shift of an unfused batch normalization. */
-void cnn_bn_scale_shift(float *scale, float *shift, int channels, const float *gamma,
-                        const float *beta, const float *mean, const float *var, float eps);
+void cnn_bn_scale_shift(float *scale, float *shift, int channels, const float *gamma, const float *beta,
+                        const float *mean, const float *var, float eps);
 
 /*
  * Weight preparation, once per load: fold batch normalization into the
@@ -249,8 +247,7 @@ const char *cnn_st_extra_name(int i);
  * CNN_E_FORMAT for duplicate or invalid names, CNN_E_SHAPE for a bad rank
  * or negative dimension, CNN_E_MISSING for NULL data of a non-empty
  * tensor, CNN_E_LIMIT when the sizes overflow. */
-int cnn_st_write(const char *path, const cnn_tensor_spec *specs, int n_specs,
-                 const float *const *data);
+int cnn_st_write(const char *path, const cnn_tensor_spec *specs, int n_specs, const float *const *data);
 
 #ifdef __cplusplus
 }

@@ -21,15 +21,15 @@
 
 /* -DCNNRT_PORTABLE builds the plain C kernels only, as on a non-x86 target. */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CNNRT_PORTABLE)
-#define CNN_X86 1
+#define CNN_X86           1
 #define CNN_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,fma")))
-#define CNN_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define CNN_TARGET_AVX2   __attribute__((target("avx2,fma")))
 #else
 #define CNN_X86 0
 #endif
 
 #if defined(__GNUC__)
-#define CNN_INLINE static inline __attribute__((always_inline))
+#define CNN_INLINE   static inline __attribute__((always_inline))
 #define CNN_ALIGN(n) __attribute__((aligned(n)))
 #else
 #define CNN_INLINE static inline
@@ -37,7 +37,7 @@
 #endif
 
 #define CNN_MAX_THREADS 16
-#define CNN_MR_MAX 14 /* pixels per micro-kernel tile, at most */
+#define CNN_MR_MAX      14 /* pixels per micro-kernel tile, at most */
 
 /* Floats of the shared zero row that padded taps point at.  A padded
  * convolution with more input channels than this takes the slow path. */
@@ -47,14 +47,14 @@ extern const float cnn_zero_row[CNN_ZERO_FLOATS];
 /* One micro-kernel call: out[r][0..nr) for r < mr =
  *   act(bias + sum_t sum_k a[t*mr + r][k] * b[t*kc*32 + k*32 + ...] (+ residual)). */
 typedef struct {
-    int mr, nr;             /* pixels (1..CNN_MR_MAX) and valid columns (1..32) */
-    int n_taps, kc;         /* taps and floats per tap */
-    const float *const *a;  /* a[t*mr + r]: kc floats of pixel r for tap t */
-    const float *b;         /* packed panel at the first tap's first row */
-    const float *bias;      /* 32 floats, the panel's slice of the packed bias */
-    float *out;             /* pixel r at out + r*out_stride */
+    int mr, nr;            /* pixels (1..CNN_MR_MAX) and valid columns (1..32) */
+    int n_taps, kc;        /* taps and floats per tap */
+    const float *const *a; /* a[t*mr + r]: kc floats of pixel r for tap t */
+    const float *b;        /* packed panel at the first tap's first row */
+    const float *bias;     /* 32 floats, the panel's slice of the packed bias */
+    float *out;            /* pixel r at out + r*out_stride */
     ptrdiff_t out_stride;
-    const float *residual;  /* NULL, or pixel r at residual + r*res_stride */
+    const float *residual; /* NULL, or pixel r at residual + r*res_stride */
     ptrdiff_t res_stride;
     const cnn_act *act;
     ptrdiff_t prefetch_offset; /* 0, or floats from b to data worth prefetching
@@ -67,35 +67,32 @@ typedef struct {
 typedef void (*cnn_tile_fn)(const cnn_tile *t);
 
 /* Depthwise rows: one output row y of a dwconv with depth_multiplier 1. */
-typedef void (*cnn_dw_row_fn)(float *out, const float *in, const float *packed,
-                              const cnn_dwconv *d, int y);
+typedef void (*cnn_dw_row_fn)(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y);
 typedef void (*cnn_act_fn)(float *x, size_t n, const cnn_act *act);
 
 typedef struct {
-    int isa;           /* enum cnn_isa */
-    int mr;            /* tile height the driver should use */
+    int isa; /* enum cnn_isa */
+    int mr;  /* tile height the driver should use */
     cnn_tile_fn tile;
     cnn_dw_row_fn dw_row;
-    cnn_act_fn act;    /* in place, any activation */
+    cnn_act_fn act; /* in place, any activation */
     /* a special convolution path; returns 0 when the layer is not its kind */
-    int (*conv_small)(float *out, const float *in, const float *packed,
-                      const float *residual, const cnn_conv *c);
+    int (*conv_small)(float *out, const float *in, const float *packed, const float *residual,
+                      const cnn_conv *c);
 } cnn_kernels;
 
 const cnn_kernels *cnn_kernels_get(void);
 
 /* Per-ISA tables (NULL members where an ISA has nothing special). */
 void cnn_tile_generic(const cnn_tile *t);
-void cnn_dw_row_generic(float *out, const float *in, const float *packed,
-                        const cnn_dwconv *d, int y);
+void cnn_dw_row_generic(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y);
 void cnn_act_generic(float *x, size_t n, const cnn_act *act);
 #if CNN_X86
 void cnn_tile_avx512(const cnn_tile *t);
-void cnn_dw_row_avx512(float *out, const float *in, const float *packed,
-                       const cnn_dwconv *d, int y);
+void cnn_dw_row_avx512(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y);
 void cnn_act_avx512(float *x, size_t n, const cnn_act *act);
-int cnn_conv_small_avx512(float *out, const float *in, const float *packed,
-                          const float *residual, const cnn_conv *c);
+int cnn_conv_small_avx512(float *out, const float *in, const float *packed, const float *residual,
+                          const cnn_conv *c);
 void cnn_tile_avx2(const cnn_tile *t);
 #endif
 
@@ -118,19 +115,16 @@ void cnn_parallel(cnn_task_fn fn, void *ctx, int n);
 
 /* Threads for a memory-bound layer writing `floats` floats in `rows`
  * independent rows: 1 below the threshold, else min(threads, rows). */
-CNN_INLINE int cnn_parallel_parts(double floats, long rows)
-{
+CNN_INLINE int cnn_parallel_parts(double floats, long rows) {
     int n = cnnrt_threads();
-    if (n <= 1 || floats < CNN_PARALLEL_MIN_FLOATS || rows < 2)
-        return 1;
+    if (n <= 1 || floats < CNN_PARALLEL_MIN_FLOATS || rows < 2) return 1;
     return rows < n ? (int)rows : n;
 }
 
 /* ---- scalar math shared by every path ------------------------------------ */
 
 /* exp for x in float range, relative error ~2e-7: 2^n * p(r), |r| <= ln2/2. */
-CNN_INLINE float cnn_expf(float x)
-{
+CNN_INLINE float cnn_expf(float x) {
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
     float n = floorf(x * 1.44269504f + 0.5f);
@@ -144,17 +138,21 @@ CNN_INLINE float cnn_expf(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    union { unsigned int u; float f; } scale;
+    union {
+        unsigned int u;
+        float f;
+    } scale;
     scale.u = (unsigned int)((int)n + 127) << 23;
     return p * scale.f;
 }
 
-CNN_INLINE float cnn_sigmoidf(float x) { return 1.0f / (1.0f + cnn_expf(-x)); }
+CNN_INLINE float cnn_sigmoidf(float x) {
+    return 1.0f / (1.0f + cnn_expf(-x));
+}
 
 /* tanh with relative error < 1e-6: a Taylor series where 1 - 2/(e^2x + 1)
  * would cancel (|x| < 0.3), the exp form elsewhere. */
-CNN_INLINE float cnn_tanhf(float x)
-{
+CNN_INLINE float cnn_tanhf(float x) {
     float ax = fabsf(x);
     float big = 1.0f - 2.0f / (cnn_expf(2.0f * ax) + 1.0f);
     float x2 = x * x;
@@ -168,11 +166,9 @@ CNN_INLINE float cnn_tanhf(float x)
     return x < 0.0f ? -t : t;
 }
 
-CNN_INLINE float cnn_relu(float x, const cnn_act *act)
-{
+CNN_INLINE float cnn_relu(float x, const cnn_act *act) {
     x = x < 0.0f ? x * act->negative_slope : x;
-    if (act->has_max)
-        x = x > act->max_value ? act->max_value : x;
+    if (act->has_max) x = x > act->max_value ? act->max_value : x;
     return x;
 }
 
@@ -181,8 +177,7 @@ CNN_INLINE float cnn_relu(float x, const cnn_act *act)
 
 /* The scalar approximations above, 16 lanes at a time (same formulas, same
  * constants; scalef does the 2^n scaling). */
-static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_exp16(__m512 x)
-{
+static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_exp16(__m512 x) {
     x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
     x = _mm512_min_ps(x, _mm512_set1_ps(88.0f));
     __m512 n = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504f), _mm512_set1_ps(0.5f)),
@@ -202,20 +197,17 @@ static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_exp16(
 
 /* 1/d from the 14-bit estimate and one Newton step (error ~1e-8): a
  * division costs as much as the rest of tanh. */
-static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_recip16(__m512 d)
-{
+static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_recip16(__m512 d) {
     __m512 y = _mm512_rcp14_ps(d);
     return _mm512_mul_ps(y, _mm512_fnmadd_ps(d, y, _mm512_set1_ps(2.0f)));
 }
 
-static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_sigmoid16(__m512 x)
-{
+static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_sigmoid16(__m512 x) {
     const __m512 one = _mm512_set1_ps(1.0f);
     return cnn_recip16(_mm512_add_ps(one, cnn_exp16(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
 
-static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_tanh16(__m512 x)
-{
+static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_tanh16(__m512 x) {
     const __m512 one = _mm512_set1_ps(1.0f);
     __m512 ax = _mm512_abs_ps(x);
     __m512 e = cnn_exp16(_mm512_add_ps(ax, ax));
@@ -229,13 +221,14 @@ static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_tanh16
     __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(ax, x2), p, ax);
     __m512 t = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(ax, _mm512_set1_ps(0.3f), _CMP_LT_OQ), big, small);
     /* copy the sign of x onto t (t >= 0) */
-    return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(t),
-        _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u))));
+    return _mm512_castsi512_ps(
+        _mm512_or_si512(_mm512_castps_si512(t),
+                        _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32((int)0x80000000u))));
 }
 
 /* Any activation on 16 lanes; tanh and sigmoid included. */
-static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_act16(__m512 v, const cnn_act *act)
-{
+static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 cnn_act16(__m512 v,
+                                                                                const cnn_act *act) {
     switch (act->kind) {
     case CNN_ACT_RELU:
         v = _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v,

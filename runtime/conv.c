@@ -23,20 +23,18 @@
  */
 #include "cnnrt_internal.h"
 
-#define L2_PANEL_BYTES (1024 * 1024) /* weights kept hot per panel group */
-#define IM2COL_MAX_IN_C 16           /* gather whole rows below this in_c */
-#define IM2COL_FLOATS 8192           /* stack im2col block: 32 KB */
-#define MAX_TAP_PTRS 2048            /* row-pointer table: 16 KB of stack */
+#define L2_PANEL_BYTES  (1024 * 1024) /* weights kept hot per panel group */
+#define IM2COL_MAX_IN_C 16            /* gather whole rows below this in_c */
+#define IM2COL_FLOATS   8192          /* stack im2col block: 32 KB */
+#define MAX_TAP_PTRS    2048          /* row-pointer table: 16 KB of stack */
 
-size_t cnn_conv_packed_floats(const cnn_conv *c)
-{
+size_t cnn_conv_packed_floats(const cnn_conv *c) {
     size_t k = (size_t)c->k_h * c->k_w * c->in_c;
     size_t panels = ((size_t)c->out_c + CNN_PANEL - 1) / CNN_PANEL;
     return panels * CNN_PANEL * (k + 1);
 }
 
-void cnn_conv_pack(float *packed, const float *kernel, const float *bias, const cnn_conv *c)
-{
+void cnn_conv_pack(float *packed, const float *kernel, const float *bias, const cnn_conv *c) {
     size_t k_total = (size_t)c->k_h * c->k_w * c->in_c;
     size_t n = (size_t)c->out_c;
     size_t panels = (n + CNN_PANEL - 1) / CNN_PANEL;
@@ -49,8 +47,7 @@ void cnn_conv_pack(float *packed, const float *kernel, const float *bias, const 
             }
     }
     float *packed_bias = packed + panels * CNN_PANEL * k_total;
-    for (size_t j = 0; j < panels * CNN_PANEL; j++)
-        packed_bias[j] = (bias && j < n) ? bias[j] : 0.0f;
+    for (size_t j = 0; j < panels * CNN_PANEL; j++) packed_bias[j] = (bias && j < n) ? bias[j] : 0.0f;
 }
 
 typedef struct {
@@ -61,16 +58,16 @@ typedef struct {
     const float *packed;
     const float *residual;
     int mr, n_panels, group;
-    int im2col;      /* gather each tile into one tap of K floats */
-    int row_taps;    /* read a kernel row's k_w*in_c floats in place when possible */
-    int pointwise;   /* 1x1 kernel on a spatial input: prefetch the next tile */
+    int im2col;       /* gather each tile into one tap of K floats */
+    int row_taps;     /* read a kernel row's k_w*in_c floats in place when possible */
+    int pointwise;    /* 1x1 kernel on a spatial input: prefetch the next tile */
     int cold_weights; /* weights larger than L2 and few rows: every tile prefetches */
-    long rows;       /* out_h * out_w */
-    long tiles;      /* ceil(rows / mr), each of about rows/tiles pixels */
-    int split_rows;  /* threads split rows (else panels) */
-    long chunk_size; /* tiles (or panels) per chunk */
+    long rows;        /* out_h * out_w */
+    long tiles;       /* ceil(rows / mr), each of about rows/tiles pixels */
+    int split_rows;   /* threads split rows (else panels) */
+    long chunk_size;  /* tiles (or panels) per chunk */
     long n_chunks;
-    int n_parts;     /* threads the chunks were dealt to */
+    int n_parts; /* threads the chunks were dealt to */
     /* Thread i owns chunks [n_chunks*i/n_parts, n_chunks*(i+1)/n_parts):
      * next[i] is the next unclaimed one, claimed atomically by its owner
      * or, once that thread has run out, by another.  A cache line each. */
@@ -81,29 +78,24 @@ typedef struct {
 } conv_job;
 
 /* Input row of pixel (y, x) for tap (ky, kx), or the zero row. */
-static const float *tap_row(const cnn_conv *c, const float *in, int y, int x, int ky, int kx)
-{
+static const float *tap_row(const cnn_conv *c, const float *in, int y, int x, int ky, int kx) {
     int iy = y * c->stride_h + ky * c->dil_h - c->pad_top;
     int ix = x * c->stride_w + kx * c->dil_w - c->pad_left;
-    if (iy < 0 || iy >= c->in_h || ix < 0 || ix >= c->in_w)
-        return cnn_zero_row;
+    if (iy < 0 || iy >= c->in_h || ix < 0 || ix >= c->in_w) return cnn_zero_row;
     return in + ((size_t)iy * c->in_w + ix) * c->in_c;
 }
 
 /* Fills the (tap, pixel) pointer table for pixels m0..m0+mr-1. */
-static void fill_pointers(const float **a, const cnn_conv *c, const float *in, long m0, int mr)
-{
+static void fill_pointers(const float **a, const cnn_conv *c, const float *in, long m0, int mr) {
     int y0 = (int)(m0 / c->out_w), x0 = (int)(m0 % c->out_w);
     for (int r = 0, y = y0, x = x0; r < mr; r++) {
         if (c->k_h == 1 && c->k_w == 1) {
             a[r] = tap_row(c, in, y, x, 0, 0);
         } else {
             for (int ky = 0, t = 0; ky < c->k_h; ky++)
-                for (int kx = 0; kx < c->k_w; kx++, t++)
-                    a[t * mr + r] = tap_row(c, in, y, x, ky, kx);
+                for (int kx = 0; kx < c->k_w; kx++, t++) a[t * mr + r] = tap_row(c, in, y, x, ky, kx);
         }
-        if (++x == c->out_w)
-            x = 0, y++;
+        if (++x == c->out_w) x = 0, y++;
     }
 }
 
@@ -111,20 +103,17 @@ static void fill_pointers(const float **a, const cnn_conv *c, const float *in, l
  * (and no horizontal dilation), the (kx, ci) part of K is one contiguous
  * run of the input: one "tap" per kernel row, k_w*in_c floats long, read
  * in place.  Returns 0 when some pixel needs horizontal padding. */
-static int fill_row_taps(const float **a, const cnn_conv *c, const float *in, long m0, int mr)
-{
+static int fill_row_taps(const float **a, const cnn_conv *c, const float *in, long m0, int mr) {
     int y = (int)(m0 / c->out_w), x = (int)(m0 % c->out_w);
     for (int r = 0; r < mr; r++) {
         int ix0 = x * c->stride_w - c->pad_left;
-        if (ix0 < 0 || ix0 + c->k_w > c->in_w)
-            return 0;
+        if (ix0 < 0 || ix0 + c->k_w > c->in_w) return 0;
         for (int ky = 0; ky < c->k_h; ky++) {
             int iy = y * c->stride_h + ky * c->dil_h - c->pad_top;
-            a[ky * mr + r] = iy < 0 || iy >= c->in_h ? cnn_zero_row
-                                                     : in + ((size_t)iy * c->in_w + ix0) * c->in_c;
+            a[ky * mr + r] =
+                iy < 0 || iy >= c->in_h ? cnn_zero_row : in + ((size_t)iy * c->in_w + ix0) * c->in_c;
         }
-        if (++x == c->out_w)
-            x = 0, y++;
+        if (++x == c->out_w) x = 0, y++;
     }
     return 1;
 }
@@ -132,9 +121,7 @@ static int fill_row_taps(const float **a, const cnn_conv *c, const float *in, lo
 /* Gathers pixels m0..m0+mr-1 into im2col rows of K floats: per kernel row,
  * the k_w taps of a pixel are one contiguous run of the input when they
  * are all inside it, so most of the gather is a few long copies. */
-static void fill_im2col(float *col, const float **a, const cnn_conv *c, const float *in,
-                        long m0, int mr)
-{
+static void fill_im2col(float *col, const float **a, const cnn_conv *c, const float *in, long m0, int mr) {
     int k_total = c->k_h * c->k_w * c->in_c, run = c->k_w * c->in_c;
     int y = (int)(m0 / c->out_w), x = (int)(m0 % c->out_w);
     for (int r = 0; r < mr; r++) {
@@ -145,39 +132,32 @@ static void fill_im2col(float *col, const float **a, const cnn_conv *c, const fl
         for (int ky = 0; ky < c->k_h; ky++, dst += run) {
             int iy = y * c->stride_h + ky * c->dil_h - c->pad_top;
             if (iy < 0 || iy >= c->in_h) {
-                for (int i = 0; i < run; i++)
-                    dst[i] = 0.0f;
+                for (int i = 0; i < run; i++) dst[i] = 0.0f;
             } else if (contiguous) {
                 const float *src = in + ((size_t)iy * c->in_w + ix0) * c->in_c;
-                for (int i = 0; i < run; i++)
-                    dst[i] = src[i];
+                for (int i = 0; i < run; i++) dst[i] = src[i];
             } else {
                 for (int kx = 0; kx < c->k_w; kx++) {
                     const float *src = tap_row(c, in, y, x, ky, kx);
-                    for (int i = 0; i < c->in_c; i++)
-                        dst[kx * c->in_c + i] = src[i];
+                    for (int i = 0; i < c->in_c; i++) dst[kx * c->in_c + i] = src[i];
                 }
             }
         }
         a[r] = col + (size_t)r * k_total;
-        if (++x == c->out_w)
-            x = 0, y++;
+        if (++x == c->out_w) x = 0, y++;
     }
 }
 
 /* Pointwise layers do little work per input byte, and their input often
  * comes from L3: fetch the next tile's pixels while this one computes. */
-static void prefetch_pixels(const conv_job *j, long m0, long m1)
-{
+static void prefetch_pixels(const conv_job *j, long m0, long m1) {
 #if defined(__GNUC__)
     const cnn_conv *c = j->c;
     int y = (int)(m0 / c->out_w), x = (int)(m0 % c->out_w);
     for (long m = m0; m < m1; m++) {
         const float *row = tap_row(c, j->in, y, x, 0, 0);
-        for (int ci = 0; ci < c->in_c; ci += 16)
-            __builtin_prefetch(row + ci, 0, 3);
-        if (++x == c->out_w)
-            x = 0, y++;
+        for (int ci = 0; ci < c->in_c; ci += 16) __builtin_prefetch(row + ci, 0, 3);
+        if (++x == c->out_w) x = 0, y++;
     }
 #else
     (void)j, (void)m0, (void)m1;
@@ -186,28 +166,23 @@ static void prefetch_pixels(const conv_job *j, long m0, long m1)
 
 /* First row of tile i: the rows are dealt evenly over the tiles, so 49
  * pixels make tiles of 13, 12, 12 and 12 rather than 14, 14, 14 and 7. */
-static long tile_start(const conv_job *j, long i)
-{
+static long tile_start(const conv_job *j, long i) {
     return i * j->rows / j->tiles;
 }
 
 /* The panel a thread will reach `ahead` panels after p, when it runs
  * p_begin..p_end-1 and then (pf_after >= 0) the chunk from pf_after on;
  * -1 if none. */
-static int panel_ahead(const conv_job *j, int p, int ahead, int p_end, int pf_after)
-{
+static int panel_ahead(const conv_job *j, int p, int ahead, int p_end, int pf_after) {
     int q = p + ahead;
-    if (q < p_end)
-        return q;
-    if (pf_after < 0)
-        return -1;
+    if (q < p_end) return q;
+    if (pf_after < 0) return -1;
     q = pf_after + (q - p_end);
     return q < j->n_panels ? q : -1;
 }
 
 static void run_tiles(const conv_job *j, long tile_begin, long tile_end, int p_begin, int p_end,
-                      int pf_after)
-{
+                      int pf_after) {
     const cnn_conv *c = j->c;
     int k_total = c->k_h * c->k_w * c->in_c;
     size_t panel_floats = (size_t)k_total * CNN_PANEL;
@@ -258,8 +233,7 @@ static void run_tiles(const conv_job *j, long tile_begin, long tile_end, int p_b
                 if (j->cold_weights) {
                     /* no further than the next chunk, the last this
                      * thread is sure to run */
-                    int dist = !j->split_rows && j->chunk_size < j->group ? (int)j->chunk_size
-                                                                          : j->group;
+                    int dist = !j->split_rows && j->chunk_size < j->group ? (int)j->chunk_size : j->group;
                     int q = panel_ahead(j, p, dist, p_end, pf_after);
                     long n_t = tile_end - tile_begin, share = i - tile_begin;
                     if (q >= 0) {
@@ -282,16 +256,13 @@ static void run_tiles(const conv_job *j, long tile_begin, long tile_end, int p_b
 
 /* Claim a chunk: the thread's own next one, else (its share done) the next
  * one of another thread's share; -1 when none is left. */
-static long claim_chunk(conv_job *j, int index)
-{
+static long claim_chunk(conv_job *j, int index) {
     for (int k = 0; k < j->n_parts; k++) {
         int i = (index + k) % j->n_parts;
         long end = j->n_chunks * (i + 1) / j->n_parts;
-        if (__atomic_load_n(&j->part[i].next, __ATOMIC_RELAXED) >= end)
-            continue;
+        if (__atomic_load_n(&j->part[i].next, __ATOMIC_RELAXED) >= end) continue;
         long chunk = __atomic_fetch_add(&j->part[i].next, 1, __ATOMIC_RELAXED);
-        if (chunk < end)
-            return chunk;
+        if (chunk < end) return chunk;
     }
     return -1;
 }
@@ -301,8 +272,7 @@ static long claim_chunk(conv_job *j, int index)
  * next, from its own L2; a thread that finishes early then takes chunks
  * from the others' shares instead of waiting: on a busy machine a
  * preempted thread holds up only its current chunk, not half the layer. */
-static void conv_task(void *ctx, int index, int n)
-{
+static void conv_task(void *ctx, int index, int n) {
     conv_job *j = ctx;
     (void)n;
     /* With the panels split and chunks enough (two per thread), a thread
@@ -318,8 +288,7 @@ static void conv_task(void *ctx, int index, int n)
             run_tiles(j, first, last, 0, j->n_panels, -1);
         } else {
             long last = first + j->chunk_size < j->n_panels ? first + j->chunk_size : j->n_panels;
-            run_tiles(j, 0, j->tiles, (int)first, (int)last,
-                      next >= 0 ? (int)(next * j->chunk_size) : -1);
+            run_tiles(j, 0, j->tiles, (int)first, (int)last, next >= 0 ? (int)(next * j->chunk_size) : -1);
         }
         chunk = ahead ? next : claim_chunk(j, index);
     }
@@ -327,9 +296,8 @@ static void conv_task(void *ctx, int index, int n)
 
 /* Plain loops for what the tiled path cannot do (padding wider than the
  * zero row); slow but exact. */
-static void conv_reference(float *out, const float *in, const float *packed,
-                           const float *residual, const cnn_conv *c)
-{
+static void conv_reference(float *out, const float *in, const float *packed, const float *residual,
+                           const cnn_conv *c) {
     int k_total = c->k_h * c->k_w * c->in_c;
     int n_panels = (c->out_c + CNN_PANEL - 1) / CNN_PANEL;
     const float *packed_bias = packed + (size_t)n_panels * CNN_PANEL * k_total;
@@ -342,44 +310,38 @@ static void conv_reference(float *out, const float *in, const float *packed,
             for (int ky = 0; ky < c->k_h; ky++)
                 for (int kx = 0; kx < c->k_w; kx++, k += c->in_c) {
                     const float *row = tap_row(c, in, y, x, ky, kx);
-                    if (row == cnn_zero_row)
-                        continue;
+                    if (row == cnn_zero_row) continue;
                     for (int ci = 0; ci < c->in_c; ci++)
                         sum += row[ci] * panel[(size_t)(k + ci) * CNN_PANEL + o % CNN_PANEL];
                 }
-            if (residual)
-                sum += residual[m * c->out_c + o];
+            if (residual) sum += residual[m * c->out_c + o];
             out[m * c->out_stride + o] = sum;
         }
     for (long m = 0; m < (long)c->out_h * c->out_w; m++)
         cnn_activate(out + m * c->out_stride, out + m * c->out_stride, (size_t)c->out_c, &c->act);
 }
 
-static int needs_padding(const cnn_conv *c)
-{
+static int needs_padding(const cnn_conv *c) {
     return c->pad_top > 0 || c->pad_left > 0 ||
            (c->out_h - 1) * c->stride_h + (c->k_h - 1) * c->dil_h - c->pad_top >= c->in_h ||
            (c->out_w - 1) * c->stride_w + (c->k_w - 1) * c->dil_w - c->pad_left >= c->in_w;
 }
 
 /* Cost of the busiest thread, in rows x panels, for each way to split. */
-static int prefer_row_split(long rows, long tiles, int n_panels, int n)
-{
+static int prefer_row_split(long rows, long tiles, int n_panels, int n) {
     long max_tiles = (tiles + n - 1) / n;
     long row_cost = (max_tiles * rows + tiles - 1) / tiles * n_panels;
     long panel_cost = rows * ((n_panels + n - 1) / n);
     return row_cost <= panel_cost;
 }
 
-void cnn_conv_forward(float *out, const float *in, const float *packed,
-                      const float *residual, const cnn_conv *c)
-{
+void cnn_conv_forward(float *out, const float *in, const float *packed, const float *residual,
+                      const cnn_conv *c) {
     conv_job j;
     int k_total = c->k_h * c->k_w * c->in_c;
     j.c = c;
     j.kern = cnn_kernels_get();
-    if (j.kern->conv_small && j.kern->conv_small(out, in, packed, residual, c))
-        return;
+    if (j.kern->conv_small && j.kern->conv_small(out, in, packed, residual, c)) return;
     j.out = out;
     j.in = in;
     j.packed = packed;
@@ -387,12 +349,10 @@ void cnn_conv_forward(float *out, const float *in, const float *packed,
     j.mr = j.kern->mr;
     j.rows = (long)c->out_h * c->out_w;
     j.n_panels = (c->out_c + CNN_PANEL - 1) / CNN_PANEL;
-    j.im2col = c->in_c < IM2COL_MAX_IN_C && (long)j.mr * k_total <= IM2COL_FLOATS &&
-               k_total > c->in_c;
+    j.im2col = c->in_c < IM2COL_MAX_IN_C && (long)j.mr * k_total <= IM2COL_FLOATS && k_total > c->in_c;
     j.pointwise = c->k_h == 1 && c->k_w == 1 && c->out_h * c->out_w > 1;
     j.row_taps = c->k_w > 1 && (c->dil_w == 1) && c->k_w * c->in_c <= CNN_ZERO_FLOATS;
-    if (!j.im2col && (long)c->k_h * c->k_w * j.mr > MAX_TAP_PTRS)
-        j.mr = MAX_TAP_PTRS / (c->k_h * c->k_w);
+    if (!j.im2col && (long)c->k_h * c->k_w * j.mr > MAX_TAP_PTRS) j.mr = MAX_TAP_PTRS / (c->k_h * c->k_w);
     if (j.mr < 1 || (c->in_c > CNN_ZERO_FLOATS && needs_padding(c))) {
         conv_reference(out, in, packed, residual, c);
         return;
@@ -421,8 +381,9 @@ void cnn_conv_forward(float *out, const float *in, const float *packed,
          * panels if that balances as well. */
         size_t in_bytes = (size_t)c->in_h * c->in_w * c->in_c * sizeof(float);
         if (j.split_rows && panel_bytes * j.n_panels > L2_PANEL_BYTES &&
-            in_bytes < panel_bytes * j.n_panels && j.rows * ((j.n_panels + n - 1) / n) <=
-            (((tiles + n - 1) / n * j.rows + tiles - 1) / tiles) * j.n_panels)
+            in_bytes < panel_bytes * j.n_panels &&
+            j.rows * ((j.n_panels + n - 1) / n) <=
+                (((tiles + n - 1) / n * j.rows + tiles - 1) / tiles) * j.n_panels)
             j.split_rows = 0;
         long units = j.split_rows ? tiles : j.n_panels;
         /* panels: about four chunks per thread, so that each chunk is a
@@ -431,8 +392,7 @@ void cnn_conv_forward(float *out, const float *in, const float *packed,
         j.chunk_size = j.chunk_size < 1 ? 1 : j.chunk_size;
         j.n_chunks = (units + j.chunk_size - 1) / j.chunk_size;
         j.n_parts = n < j.n_chunks ? n : (int)j.n_chunks;
-        for (int i = 0; i < j.n_parts; i++)
-            j.part[i].next = j.n_chunks * i / j.n_parts;
+        for (int i = 0; i < j.n_parts; i++) j.part[i].next = j.n_chunks * i / j.n_parts;
         cnn_parallel(conv_task, &j, j.n_parts);
     } else {
         j.split_rows = 1;

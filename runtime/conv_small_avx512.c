@@ -17,9 +17,9 @@
 #if CNN_X86
 #include <immintrin.h>
 
-#define SMALL_MAX_OUT_C 12    /* 2 x 12 accumulators */
+#define SMALL_MAX_OUT_C  12    /* 2 x 12 accumulators */
 #define SMALL_BUF_FLOATS 16384 /* padded rows on the stack: 64 KB */
-#define SMALL_MAX_K_H 16
+#define SMALL_MAX_K_H    16
 
 /* The transpose of a dense output (out_stride == out_c): lane l of output
  * vector o is element 16o+l of the pixel-major block of 16 pixels, i.e.
@@ -30,8 +30,7 @@ typedef struct {
     __mmask16 mask[SMALL_MAX_OUT_C][SMALL_MAX_OUT_C];
 } small_transpose;
 
-static void make_transpose(small_transpose *tt, int nc)
-{
+static void make_transpose(small_transpose *tt, int nc) {
     memset(tt, 0, sizeof *tt);
     for (int o = 0; o < nc; o++)
         for (int l = 0; l < 16; l++) {
@@ -42,21 +41,19 @@ static void make_transpose(small_transpose *tt, int nc)
 }
 
 static inline __attribute__((always_inline)) CNN_TARGET_AVX512 void
-small_row(float *out, const float *const *rows, const int *row_ok, const float *packed,
-          const cnn_conv *c, int y, const small_transpose *tt, const int nc)
-{
+small_row(float *out, const float *const *rows, const int *row_ok, const float *packed, const cnn_conv *c,
+          int y, const small_transpose *tt, const int nc) {
     const int k_total = c->k_h * c->k_w;
     const float *bias = packed + (size_t)k_total * CNN_PANEL;
-    const __m512i lane_offsets = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
-                                                    _mm512_set1_epi32(c->out_stride));
+    const __m512i lane_offsets =
+        _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                           _mm512_set1_epi32(c->out_stride));
     const int dense = tt != NULL;
     for (int x0 = 0; x0 < c->out_w; x0 += 32) {
         __m512 acc[2][SMALL_MAX_OUT_C];
-        for (int ch = 0; ch < nc; ch++)
-            acc[0][ch] = acc[1][ch] = _mm512_set1_ps(bias[ch]);
+        for (int ch = 0; ch < nc; ch++) acc[0][ch] = acc[1][ch] = _mm512_set1_ps(bias[ch]);
         for (int ky = 0; ky < c->k_h; ky++) {
-            if (!row_ok[ky])
-                continue;
+            if (!row_ok[ky]) continue;
             for (int kx = 0; kx < c->k_w; kx++) {
                 const float *src = rows[ky] + x0 + kx * c->dil_w;
                 const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
@@ -70,8 +67,7 @@ small_row(float *out, const float *const *rows, const int *row_ok, const float *
         }
         for (int half = 0; half < 2; half++) {
             int n = c->out_w - x0 - 16 * half;
-            if (n <= 0)
-                break;
+            if (n <= 0) break;
             __mmask16 m = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
             float *base = out + ((size_t)y * c->out_w + x0 + 16 * half) * c->out_stride;
             if (dense) {
@@ -79,8 +75,7 @@ small_row(float *out, const float *const *rows, const int *row_ok, const float *
                  * output vector v takes lane l from channel (16v+l) % nc,
                  * pixel (16v+l) / nc, one masked permute per channel. */
                 __m512 v[SMALL_MAX_OUT_C];
-                for (int ch = 0; ch < nc; ch++)
-                    v[ch] = cnn_act16(acc[half][ch], &c->act);
+                for (int ch = 0; ch < nc; ch++) v[ch] = cnn_act16(acc[half][ch], &c->act);
                 const int total = n * nc;
                 for (int o = 0; o < nc; o++) {
                     const __m512i tidx = _mm512_loadu_si512(tt->idx[o]);
@@ -88,8 +83,7 @@ small_row(float *out, const float *const *rows, const int *row_ok, const float *
                     for (int ch = 0; ch < nc; ch++)
                         r = _mm512_mask_permutexvar_ps(r, tt->mask[o][ch], tidx, v[ch]);
                     int left = total - 16 * o;
-                    if (left <= 0)
-                        break;
+                    if (left <= 0) break;
                     __mmask16 sm = left >= 16 ? 0xFFFF : (__mmask16)((1u << left) - 1);
                     _mm512_mask_storeu_ps(base + 16 * o, sm, r);
                 }
@@ -101,37 +95,34 @@ small_row(float *out, const float *const *rows, const int *row_ok, const float *
     }
 }
 
-#define SMALL_FN(NC)                                                                   \
-    static CNN_TARGET_AVX512 void small_row_##NC(float *out, const float *const *rows, \
-                                                 const int *row_ok, const float *packed, \
-                                                 const cnn_conv *c, int y,              \
-                                                 const small_transpose *tt)             \
-    {                                                                                  \
-        small_row(out, rows, row_ok, packed, c, y, tt, NC);                            \
+#define SMALL_FN(NC)                                                                                         \
+    static CNN_TARGET_AVX512 void small_row_##NC(float *out, const float *const *rows, const int *row_ok,    \
+                                                 const float *packed, const cnn_conv *c, int y,              \
+                                                 const small_transpose *tt) {                                \
+        small_row(out, rows, row_ok, packed, c, y, tt, NC);                                                  \
     }
-SMALL_FN(1) SMALL_FN(2) SMALL_FN(3) SMALL_FN(4) SMALL_FN(5) SMALL_FN(6)
-SMALL_FN(7) SMALL_FN(8) SMALL_FN(9) SMALL_FN(10) SMALL_FN(11) SMALL_FN(12)
+SMALL_FN(1)
+SMALL_FN(2) SMALL_FN(3) SMALL_FN(4) SMALL_FN(5) SMALL_FN(6) SMALL_FN(7) SMALL_FN(8) SMALL_FN(9) SMALL_FN(10)
+    SMALL_FN(11) SMALL_FN(12)
 
-typedef void (*small_row_fn)(float *, const float *const *, const int *, const float *,
-                             const cnn_conv *, int, const small_transpose *);
+        typedef void (*small_row_fn)(float *, const float *const *, const int *, const float *,
+                                     const cnn_conv *, int, const small_transpose *);
 static const small_row_fn small_rows[SMALL_MAX_OUT_C + 1] = {
-    NULL, small_row_1, small_row_2, small_row_3, small_row_4, small_row_5, small_row_6,
+    NULL,        small_row_1, small_row_2, small_row_3,  small_row_4,  small_row_5,  small_row_6,
     small_row_7, small_row_8, small_row_9, small_row_10, small_row_11, small_row_12,
 };
 
 /* Copies input row iy into dst as a padded row: index j holds input column
  * j - pad_left, zero outside the input. */
-static void pad_row(float *dst, const float *in, const cnn_conv *c, int iy, int padded_w)
-{
+static void pad_row(float *dst, const float *in, const cnn_conv *c, int iy, int padded_w) {
     int left = c->pad_left < padded_w ? c->pad_left : padded_w;
     int copy = c->in_w < padded_w - left ? c->in_w : padded_w - left;
     memset(dst, 0, sizeof(float) * (size_t)padded_w);
     memcpy(dst + left, in + (size_t)iy * c->in_w, sizeof(float) * (size_t)copy);
 }
 
-int cnn_conv_small_avx512(float *out, const float *in, const float *packed,
-                          const float *residual, const cnn_conv *c)
-{
+int cnn_conv_small_avx512(float *out, const float *in, const float *packed, const float *residual,
+                          const cnn_conv *c) {
     /* the last vector pair may read 31 floats past the last output's taps */
     int padded_w = c->out_w + (c->k_w - 1) * c->dil_w + 32;
     if (c->in_c != 1 || c->out_c > SMALL_MAX_OUT_C || c->stride_w != 1 || residual ||
@@ -141,14 +132,12 @@ int cnn_conv_small_avx512(float *out, const float *in, const float *packed,
     /* the whole image padded once when it fits, else the k_h rows of each output row */
     int whole = (long)c->in_h * padded_w <= SMALL_BUF_FLOATS;
     if (whole)
-        for (int iy = 0; iy < c->in_h; iy++)
-            pad_row(buf + (size_t)iy * padded_w, in, c, iy, padded_w);
+        for (int iy = 0; iy < c->in_h; iy++) pad_row(buf + (size_t)iy * padded_w, in, c, iy, padded_w);
     const float *rows[SMALL_MAX_K_H];
     int row_ok[SMALL_MAX_K_H];
     small_transpose tt;
     const int dense = c->out_stride == c->out_c;
-    if (dense)
-        make_transpose(&tt, c->out_c);
+    if (dense) make_transpose(&tt, c->out_c);
     for (int y = 0; y < c->out_h; y++) {
         for (int ky = 0; ky < c->k_h; ky++) {
             int iy = y * c->stride_h + ky * c->dil_h - c->pad_top;

@@ -14,9 +14,8 @@
 
 #define AVX2_MR 6
 
-static inline __attribute__((always_inline)) CNN_TARGET_AVX2 void
-half_body(const cnn_tile *t, const int mr, int half)
-{
+static inline __attribute__((always_inline)) CNN_TARGET_AVX2 void half_body(const cnn_tile *t, const int mr,
+                                                                            int half) {
     __m256 acc0[AVX2_MR], acc1[AVX2_MR];
     const int col0 = half * 16;
     const __m256 bias0 = _mm256_loadu_ps(t->bias + col0), bias1 = _mm256_loadu_ps(t->bias + col0 + 8);
@@ -29,8 +28,7 @@ half_body(const cnn_tile *t, const int mr, int half)
     const int kc = t->kc;
     for (int tap = 0; tap < t->n_taps; tap++, a += mr) {
         const float *p[AVX2_MR];
-        for (int r = 0; r < mr; r++)
-            p[r] = a[r];
+        for (int r = 0; r < mr; r++) p[r] = a[r];
         for (int k = 0; k < kc; k++, b += CNN_PANEL) {
             const __m256 w0 = _mm256_loadu_ps(b), w1 = _mm256_loadu_ps(b + 8);
             for (int r = 0; r < mr; r++) {
@@ -74,29 +72,25 @@ half_body(const cnn_tile *t, const int mr, int half)
         }
     }
     if (act->kind == CNN_ACT_TANH || act->kind == CNN_ACT_SIGMOID)
-        for (int r = 0; r < mr; r++)
-            cnn_act_generic(t->out + r * t->out_stride + col0, (size_t)cols, act);
+        for (int r = 0; r < mr; r++) cnn_act_generic(t->out + r * t->out_stride + col0, (size_t)cols, act);
 }
 
-#define HALF_FN(MR)                                                            \
-    static CNN_TARGET_AVX2 void half_##MR(const cnn_tile *t, int half)         \
-    {                                                                          \
-        half_body(t, MR, half);                                                \
+#define HALF_FN(MR)                                                                                          \
+    static CNN_TARGET_AVX2 void half_##MR(const cnn_tile *t, int half) {                                     \
+        half_body(t, MR, half);                                                                              \
     }
-HALF_FN(1) HALF_FN(2) HALF_FN(3) HALF_FN(4) HALF_FN(5) HALF_FN(6)
+HALF_FN(1)
+HALF_FN(2) HALF_FN(3) HALF_FN(4) HALF_FN(5) HALF_FN(6)
 
-static void (*const halves[AVX2_MR + 1])(const cnn_tile *, int) = {
-    NULL, half_1, half_2, half_3, half_4, half_5, half_6
-};
+    static void (*const halves[AVX2_MR + 1])(const cnn_tile *, int) = {NULL,   half_1, half_2, half_3,
+                                                                       half_4, half_5, half_6};
 
-void cnn_tile_avx2(const cnn_tile *t)
-{
+void cnn_tile_avx2(const cnn_tile *t) {
     if (t->mr > AVX2_MR) {
         cnn_tile_generic(t); /* the driver never asks for more than 6 rows */
         return;
     }
     halves[t->mr](t, 0);
-    if (t->nr > 16)
-        halves[t->mr](t, 1);
+    if (t->nr > 16) halves[t->mr](t, 1);
 }
 #endif

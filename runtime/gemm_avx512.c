@@ -23,9 +23,7 @@
  * fetches the next panel, less when the tiles of a pass split it, so the
  * stream from memory is spread over the whole pass instead of saturating
  * it during the first tile. */
-KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, const int nv,
-                                               const int pf)
-{
+KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, const int nv, const int pf) {
     __m512 acc0[CNN_MR_MAX], acc1[CNN_MR_MAX];
     const __m512 bias0 = _mm512_loadu_ps(t->bias), bias1 = _mm512_loadu_ps(t->bias + 16);
     for (int r = 0; r < mr; r++) {
@@ -39,24 +37,20 @@ KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, 
     const ptrdiff_t pf_step = t->prefetch_step;
     for (int tap = 0; tap < t->n_taps; tap++, a += mr) {
         const float *p[CNN_MR_MAX];
-        for (int r = 0; r < mr; r++)
-            p[r] = a[r];
+        for (int r = 0; r < mr; r++) p[r] = a[r];
         /* unrolled: the loop overhead is a few percent at kc = 64 */
-        _Pragma("GCC unroll 4")
-        for (int k = 0; k < kc; k++, b += CNN_PANEL) {
+        _Pragma("GCC unroll 4") for (int k = 0; k < kc; k++, b += CNN_PANEL) {
             const __m512 w0 = _mm512_loadu_ps(b);
             const __m512 w1 = nv == 2 ? _mm512_loadu_ps(b + 16) : w0;
             if (pf) {
                 _mm_prefetch(pfp, _MM_HINT_T1);
-                if (pf_step > 64)
-                    _mm_prefetch(pfp + 64, _MM_HINT_T1);
+                if (pf_step > 64) _mm_prefetch(pfp + 64, _MM_HINT_T1);
                 pfp += pf_step;
             }
             for (int r = 0; r < mr; r++) {
                 const __m512 x = _mm512_set1_ps(p[r][k]);
                 acc0[r] = _mm512_fmadd_ps(x, w0, acc0[r]);
-                if (nv == 2)
-                    acc1[r] = _mm512_fmadd_ps(x, w1, acc1[r]);
+                if (nv == 2) acc1[r] = _mm512_fmadd_ps(x, w1, acc1[r]);
             }
         }
     }
@@ -70,27 +64,22 @@ KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, 
         if (t->residual) {
             const float *res = t->residual + r * t->res_stride;
             v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, res));
-            if (nv == 2)
-                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, res + 16));
+            if (nv == 2) v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, res + 16));
         }
         v0 = cnn_act16(v0, act);
-        if (nv == 2)
-            v1 = cnn_act16(v1, act);
+        if (nv == 2) v1 = cnn_act16(v1, act);
         float *out = t->out + r * t->out_stride;
         _mm512_mask_storeu_ps(out, m0, v0);
-        if (nv == 2)
-            _mm512_mask_storeu_ps(out + 16, m1, v1);
+        if (nv == 2) _mm512_mask_storeu_ps(out + 16, m1, v1);
     }
 }
 
 /* One pixel (dense layers, batch 1): a matrix-vector product streaming the
  * panel.  Two accumulators would make every k step wait on the previous
  * FMA (4 cycles), so four k steps go to four independent pairs. */
-KERNEL_INLINE CNN_TARGET_AVX512 void gemv_body(const cnn_tile *t, const int nv)
-{
+KERNEL_INLINE CNN_TARGET_AVX512 void gemv_body(const cnn_tile *t, const int nv) {
     __m512 acc[4][2];
-    for (int u = 0; u < 4; u++)
-        acc[u][0] = acc[u][1] = _mm512_setzero_ps();
+    for (int u = 0; u < 4; u++) acc[u][0] = acc[u][1] = _mm512_setzero_ps();
     const float *b = t->b;
     const int kc = t->kc;
     for (int tap = 0; tap < t->n_taps; tap++) {
@@ -107,8 +96,7 @@ KERNEL_INLINE CNN_TARGET_AVX512 void gemv_body(const cnn_tile *t, const int nv)
         for (; k < kc; k++, b += CNN_PANEL) {
             const __m512 v = _mm512_set1_ps(x[k]);
             acc[0][0] = _mm512_fmadd_ps(v, _mm512_loadu_ps(b), acc[0][0]);
-            if (nv == 2)
-                acc[0][1] = _mm512_fmadd_ps(v, _mm512_loadu_ps(b + 16), acc[0][1]);
+            if (nv == 2) acc[0][1] = _mm512_fmadd_ps(v, _mm512_loadu_ps(b + 16), acc[0][1]);
         }
     }
     const int nr = t->nr;
@@ -117,36 +105,52 @@ KERNEL_INLINE CNN_TARGET_AVX512 void gemv_body(const cnn_tile *t, const int nv)
         __mmask16 m = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
         __m512 v = _mm512_add_ps(_mm512_add_ps(acc[0][h], acc[1][h]), _mm512_add_ps(acc[2][h], acc[3][h]));
         v = _mm512_add_ps(v, _mm512_loadu_ps(t->bias + 16 * h));
-        if (t->residual)
-            v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, t->residual + 16 * h));
+        if (t->residual) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, t->residual + 16 * h));
         _mm512_mask_storeu_ps(t->out + 16 * h, m, cnn_act16(v, t->act));
     }
 }
 
-static CNN_TARGET_AVX512 void gemv_16(const cnn_tile *t) { gemv_body(t, 1); }
-static CNN_TARGET_AVX512 void gemv_32(const cnn_tile *t) { gemv_body(t, 2); }
+static CNN_TARGET_AVX512 void gemv_16(const cnn_tile *t) {
+    gemv_body(t, 1);
+}
+static CNN_TARGET_AVX512 void gemv_32(const cnn_tile *t) {
+    gemv_body(t, 2);
+}
 
-#define TILE_FN(MR)                                                                 \
-    static CNN_TARGET_AVX512 void tile_##MR##_16(const cnn_tile *t) { tile_body(t, MR, 1, 0); } \
-    static CNN_TARGET_AVX512 void tile_##MR##_32(const cnn_tile *t) { tile_body(t, MR, 2, 0); } \
-    static CNN_TARGET_AVX512 void tile_##MR##_32pf(const cnn_tile *t) { tile_body(t, MR, 2, 1); }
+#define TILE_FN(MR)                                                                                          \
+    static CNN_TARGET_AVX512 void tile_##MR##_16(const cnn_tile *t) {                                        \
+        tile_body(t, MR, 1, 0);                                                                              \
+    }                                                                                                        \
+    static CNN_TARGET_AVX512 void tile_##MR##_32(const cnn_tile *t) {                                        \
+        tile_body(t, MR, 2, 0);                                                                              \
+    }                                                                                                        \
+    static CNN_TARGET_AVX512 void tile_##MR##_32pf(const cnn_tile *t) {                                      \
+        tile_body(t, MR, 2, 1);                                                                              \
+    }
 
-TILE_FN(2) TILE_FN(3) TILE_FN(4) TILE_FN(5) TILE_FN(6) TILE_FN(7)
-TILE_FN(8) TILE_FN(9) TILE_FN(10) TILE_FN(11) TILE_FN(12) TILE_FN(13) TILE_FN(14)
+TILE_FN(2)
+TILE_FN(3) TILE_FN(4) TILE_FN(5) TILE_FN(6) TILE_FN(7) TILE_FN(8) TILE_FN(9) TILE_FN(10) TILE_FN(11)
+    TILE_FN(12) TILE_FN(13) TILE_FN(14)
 
-static void (*const tiles[CNN_MR_MAX + 1][3])(const cnn_tile *) = {
-    { NULL, NULL, NULL },
-    { gemv_16, gemv_32, gemv_32 }, { tile_2_16, tile_2_32, tile_2_32pf },
-    { tile_3_16, tile_3_32, tile_3_32pf }, { tile_4_16, tile_4_32, tile_4_32pf },
-    { tile_5_16, tile_5_32, tile_5_32pf }, { tile_6_16, tile_6_32, tile_6_32pf },
-    { tile_7_16, tile_7_32, tile_7_32pf }, { tile_8_16, tile_8_32, tile_8_32pf },
-    { tile_9_16, tile_9_32, tile_9_32pf }, { tile_10_16, tile_10_32, tile_10_32pf },
-    { tile_11_16, tile_11_32, tile_11_32pf }, { tile_12_16, tile_12_32, tile_12_32pf },
-    { tile_13_16, tile_13_32, tile_13_32pf }, { tile_14_16, tile_14_32, tile_14_32pf },
+        static void (*const tiles[CNN_MR_MAX + 1][3])(const cnn_tile *) = {
+            {NULL, NULL, NULL},
+            {gemv_16, gemv_32, gemv_32},
+            {tile_2_16, tile_2_32, tile_2_32pf},
+            {tile_3_16, tile_3_32, tile_3_32pf},
+            {tile_4_16, tile_4_32, tile_4_32pf},
+            {tile_5_16, tile_5_32, tile_5_32pf},
+            {tile_6_16, tile_6_32, tile_6_32pf},
+            {tile_7_16, tile_7_32, tile_7_32pf},
+            {tile_8_16, tile_8_32, tile_8_32pf},
+            {tile_9_16, tile_9_32, tile_9_32pf},
+            {tile_10_16, tile_10_32, tile_10_32pf},
+            {tile_11_16, tile_11_32, tile_11_32pf},
+            {tile_12_16, tile_12_32, tile_12_32pf},
+            {tile_13_16, tile_13_32, tile_13_32pf},
+            {tile_14_16, tile_14_32, tile_14_32pf},
 };
 
-void cnn_tile_avx512(const cnn_tile *t)
-{
+void cnn_tile_avx512(const cnn_tile *t) {
     tiles[t->mr][t->nr <= 16 ? 0 : t->prefetch_offset ? 2 : 1](t);
 }
 
@@ -160,12 +164,10 @@ void cnn_tile_avx512(const cnn_tile *t)
  * channels: each input vector loaded feeds up to three of the B
  * accumulators, so a block of 8 costs 3*(7*S+3) input loads and 9 weight
  * loads for 72 FMAs instead of 144 loads. */
-KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_block(float *dst, ptrdiff_t dst_step,
-                                                  const float *const *rows, const int *ky_ok,
-                                                  ptrdiff_t ix0, const float *packed,
-                                                  const float *bias, const cnn_dwconv *d,
-                                                  const int S, const int B)
-{
+KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_block(float *dst, ptrdiff_t dst_step, const float *const *rows,
+                                                 const int *ky_ok, ptrdiff_t ix0, const float *packed,
+                                                 const float *bias, const cnn_dwconv *d, const int S,
+                                                 const int B) {
     const cnn_conv *g = &d->geom;
     const int n = g->out_c, in_c = g->in_c;
     const cnn_act *act = &g->act;
@@ -175,11 +177,9 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_block(float *dst, ptrdiff_t dst_step,
     for (int c0 = 0; c0 < n; c0 += 16) {
         const __mmask16 m = n - c0 >= 16 ? 0xFFFF : (__mmask16)((1u << (n - c0)) - 1);
         __m512 acc[8];
-        for (int o = 0; o < B; o++)
-            acc[o] = _mm512_maskz_loadu_ps(m, bias + c0);
+        for (int o = 0; o < B; o++) acc[o] = _mm512_maskz_loadu_ps(m, bias + c0);
         for (int ky = 0; ky < 3; ky++) {
-            if (!ky_ok[ky])
-                continue;
+            if (!ky_ok[ky]) continue;
             const float *src = rows[ky] + ix0 * in_c + c0;
             const __m512 w0 = _mm512_maskz_loadu_ps(m, packed + (size_t)(ky * 3) * n + c0);
             const __m512 w1 = _mm512_maskz_loadu_ps(m, packed + (size_t)(ky * 3 + 1) * n + c0);
@@ -197,8 +197,7 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_block(float *dst, ptrdiff_t dst_step,
             __m512 v = acc[o];
             if (relu) {
                 v = _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v, slope);
-                if (has_max)
-                    v = _mm512_min_ps(v, maxv);
+                if (has_max) v = _mm512_min_ps(v, maxv);
             }
             _mm512_mask_storeu_ps(dst + o * dst_step + c0, m, v);
         }
@@ -206,9 +205,7 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_block(float *dst, ptrdiff_t dst_step,
 }
 
 KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const float *packed,
-                                             const cnn_dwconv *d, int y, const int KH,
-                                             const int KW)
-{
+                                             const cnn_dwconv *d, int y, const int KH, const int KW) {
     const cnn_conv *g = &d->geom;
     const int n = g->out_c, in_w = g->in_w, sw = g->stride_w, dw = g->dil_w;
     const float *rows[16];
@@ -220,10 +217,8 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const 
     const __m512 maxv = _mm512_set1_ps(act->max_value);
     /* interior columns: every kx tap inside the input */
     int x_lo = 0, x_hi = g->out_w;
-    while (x_lo < g->out_w && x_lo * sw - g->pad_left < 0)
-        x_lo++;
-    while (x_hi > x_lo && (x_hi - 1) * sw - g->pad_left + (KW - 1) * dw >= in_w)
-        x_hi--;
+    while (x_lo < g->out_w && x_lo * sw - g->pad_left < 0) x_lo++;
+    while (x_hi > x_lo && (x_hi - 1) * sw - g->pad_left + (KW - 1) * dw >= in_w) x_hi--;
     for (int ky = 0; ky < KH; ky++) {
         int iy = y * g->stride_h + ky * g->dil_h - g->pad_top;
         ky_ok[ky] = iy >= 0 && iy < g->in_h;
@@ -231,18 +226,17 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const 
     }
     /* The input rows the next output row adds (stride_h of them), fetched
      * into L2 alongside this row's work: they usually come from L3. */
-    const float *next_rows[2] = { NULL, NULL };
+    const float *next_rows[2] = {NULL, NULL};
     for (int s = 0; s < 2 && s < g->stride_h; s++) {
         int iy = (y + 1) * g->stride_h + (KH - 1) * g->dil_h - g->pad_top - s;
-        if (y + 1 < g->out_h && iy >= 0 && iy < g->in_h)
-            next_rows[s] = in + (size_t)iy * in_w * g->in_c;
+        if (y + 1 < g->out_h && iy >= 0 && iy < g->in_h) next_rows[s] = in + (size_t)iy * in_w * g->in_c;
     }
     const size_t row_floats = (size_t)in_w * g->in_c;
     const size_t prefetch_step = (row_floats + (size_t)g->out_w - 1) / (size_t)g->out_w;
     /* Pixel by pixel, all channels: input and output stream through
      * memory in order, and the few KB of weights stay in L1. */
-    const int fast = KH == 3 && KW == 3 && dw == 1 && (sw == 1 || sw == 2) &&
-                     act->kind != CNN_ACT_TANH && act->kind != CNN_ACT_SIGMOID;
+    const int fast = KH == 3 && KW == 3 && dw == 1 && (sw == 1 || sw == 2) && act->kind != CNN_ACT_TANH &&
+                     act->kind != CNN_ACT_SIGMOID;
     for (int x = 0; x < g->out_w; x++) {
         for (int s = 0; s < 2; s++)
             if (next_rows[s]) {
@@ -273,12 +267,10 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const 
         const float *wts[16 * 16];
         int taps = 0;
         for (int ky = 0; ky < KH; ky++) {
-            if (!ky_ok[ky])
-                continue;
+            if (!ky_ok[ky]) continue;
             for (int kx = 0; kx < KW; kx++) {
                 const int ix = ix0 + kx * dw;
-                if (!interior && (ix < 0 || ix >= in_w))
-                    continue;
+                if (!interior && (ix < 0 || ix >= in_w)) continue;
                 src[taps] = rows[ky] + (size_t)ix * g->in_c;
                 wts[taps++] = packed + (size_t)(ky * KW + kx) * n;
             }
@@ -300,8 +292,7 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const 
             acc = _mm512_add_ps(acc, acc2);
             if (relu) {
                 acc = _mm512_mask_mul_ps(acc, _mm512_cmp_ps_mask(acc, zero, _CMP_LT_OQ), acc, slope);
-                if (has_max)
-                    acc = _mm512_min_ps(acc, maxv);
+                if (has_max) acc = _mm512_min_ps(acc, maxv);
             }
             _mm512_mask_storeu_ps(dst + c0, m, acc);
         }
@@ -311,21 +302,17 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const 
             cnn_act_avx512(out + ((size_t)y * g->out_w + x) * g->out_stride, (size_t)n, act);
 }
 
-static CNN_TARGET_AVX512 void dw_3x3(float *out, const float *in, const float *packed,
-                                     const cnn_dwconv *d, int y)
-{
+static CNN_TARGET_AVX512 void dw_3x3(float *out, const float *in, const float *packed, const cnn_dwconv *d,
+                                     int y) {
     dw_body(out, in, packed, d, y, 3, 3);
 }
 
-static CNN_TARGET_AVX512 void dw_any(float *out, const float *in, const float *packed,
-                                     const cnn_dwconv *d, int y)
-{
+static CNN_TARGET_AVX512 void dw_any(float *out, const float *in, const float *packed, const cnn_dwconv *d,
+                                     int y) {
     dw_body(out, in, packed, d, y, d->geom.k_h, d->geom.k_w);
 }
 
-void cnn_dw_row_avx512(float *out, const float *in, const float *packed,
-                       const cnn_dwconv *d, int y)
-{
+void cnn_dw_row_avx512(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y) {
     if (d->geom.k_h == 3 && d->geom.k_w == 3)
         dw_3x3(out, in, packed, d, y);
     else if (d->geom.k_h <= 16)

@@ -10,8 +10,7 @@
  */
 #include "json_min.h"
 
-void json_init(struct json_reader *r, char *text, size_t len)
-{
+void json_init(struct json_reader *r, char *text, size_t len) {
     r->text = text;
     r->len = len;
     r->pos = 0;
@@ -19,8 +18,7 @@ void json_init(struct json_reader *r, char *text, size_t len)
     r->error_pos = 0;
 }
 
-int json_fail(struct json_reader *r, const char *what)
-{
+int json_fail(struct json_reader *r, const char *what) {
     if (!r->error) {
         r->error = what;
         r->error_pos = r->pos;
@@ -29,71 +27,56 @@ int json_fail(struct json_reader *r, const char *what)
 }
 
 /* Next significant byte (0..255) without consuming it, or -1 at the end. */
-static int peek(struct json_reader *r)
-{
+static int peek(struct json_reader *r) {
     while (r->pos < r->len) {
         unsigned char c = (unsigned char)r->text[r->pos];
-        if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-            return c;
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') return c;
         r->pos++;
     }
     return -1;
 }
 
-static int expect(struct json_reader *r, char c, const char *what)
-{
-    if (r->error)
-        return -1;
-    if (peek(r) != (unsigned char)c)
-        return json_fail(r, peek(r) < 0 ? "unexpected end of header" : what);
+static int expect(struct json_reader *r, char c, const char *what) {
+    if (r->error) return -1;
+    if (peek(r) != (unsigned char)c) return json_fail(r, peek(r) < 0 ? "unexpected end of header" : what);
     r->pos++;
     return 0;
 }
 
-int json_open(struct json_reader *r, char bracket)
-{
+int json_open(struct json_reader *r, char bracket) {
     return expect(r, bracket, bracket == '{' ? "expected '{'" : "expected '['");
 }
 
 /* Shared by objects and arrays: 1 if another item follows, 0 at `close`. */
-static int next_item(struct json_reader *r, size_t *index, char close, const char *what)
-{
+static int next_item(struct json_reader *r, size_t *index, char close, const char *what) {
     int c;
-    if (r->error)
-        return -1;
+    if (r->error) return -1;
     c = peek(r);
     if (c == (unsigned char)close) {
         r->pos++;
         return 0;
     }
     if (*index > 0) {
-        if (c != ',')
-            return json_fail(r, c < 0 ? "unexpected end of header" : what);
+        if (c != ',') return json_fail(r, c < 0 ? "unexpected end of header" : what);
         r->pos++;
     }
     (*index)++;
     return 1;
 }
 
-int json_next_member(struct json_reader *r, size_t *index, char **key)
-{
+int json_next_member(struct json_reader *r, size_t *index, char **key) {
     int more = next_item(r, index, '}', "expected ',' or '}'");
-    if (more <= 0)
-        return more;
-    if (peek(r) != '"')
-        return json_fail(r, "expected a string key");
-    if (json_string(r, key) < 0 || expect(r, ':', "expected ':'") < 0)
-        return -1;
+    if (more <= 0) return more;
+    if (peek(r) != '"') return json_fail(r, "expected a string key");
+    if (json_string(r, key) < 0 || expect(r, ':', "expected ':'") < 0) return -1;
     return 1;
 }
 
-int json_next_element(struct json_reader *r, size_t *index)
-{
+int json_next_element(struct json_reader *r, size_t *index) {
     return next_item(r, index, ']', "expected ',' or ']'");
 }
 
-static int hex4(const char *s, unsigned *out)
-{
+static int hex4(const char *s, unsigned *out) {
     unsigned v = 0;
     int i;
     for (i = 0; i < 4; i++) {
@@ -112,12 +95,10 @@ static int hex4(const char *s, unsigned *out)
     return 0;
 }
 
-size_t json_utf8_length(const unsigned char *s, size_t avail)
-{
+size_t json_utf8_length(const unsigned char *s, size_t avail) {
     size_t n, i;
     unsigned cp;
-    if (s[0] < 0x80)
-        return 1;
+    if (s[0] < 0x80) return 1;
     if (s[0] >= 0xC2 && s[0] <= 0xDF) {
         n = 2;
         cp = s[0] & 0x1Fu;
@@ -130,11 +111,9 @@ size_t json_utf8_length(const unsigned char *s, size_t avail)
     } else {
         return 0;
     }
-    if (n > avail)
-        return 0;
+    if (n > avail) return 0;
     for (i = 1; i < n; i++) {
-        if ((s[i] & 0xC0u) != 0x80u)
-            return 0;
+        if ((s[i] & 0xC0u) != 0x80u) return 0;
         cp = (cp << 6) | (s[i] & 0x3Fu);
     }
     if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
@@ -143,8 +122,7 @@ size_t json_utf8_length(const unsigned char *s, size_t avail)
     return n;
 }
 
-static size_t put_utf8(char *out, unsigned cp)
-{
+static size_t put_utf8(char *out, unsigned cp) {
     if (cp < 0x80) {
         out[0] = (char)cp;
         return 1;
@@ -168,14 +146,11 @@ static size_t put_utf8(char *out, unsigned cp)
 }
 
 /* A \u escape at r->pos (just after the backslash and 'u'); appends at *w. */
-static int unicode_escape(struct json_reader *r, size_t *w)
-{
+static int unicode_escape(struct json_reader *r, size_t *w) {
     unsigned cp, low;
-    if (r->len - r->pos < 4 || hex4(r->text + r->pos, &cp) < 0)
-        return json_fail(r, "bad \\u escape");
+    if (r->len - r->pos < 4 || hex4(r->text + r->pos, &cp) < 0) return json_fail(r, "bad \\u escape");
     r->pos += 4;
-    if (cp >= 0xDC00 && cp <= 0xDFFF)
-        return json_fail(r, "unpaired surrogate in \\u escape");
+    if (cp >= 0xDC00 && cp <= 0xDFFF) return json_fail(r, "unpaired surrogate in \\u escape");
     if (cp >= 0xD800 && cp <= 0xDBFF) {
         if (r->len - r->pos < 6 || r->text[r->pos] != '\\' || r->text[r->pos + 1] != 'u' ||
             hex4(r->text + r->pos + 2, &low) < 0 || low < 0xDC00 || low > 0xDFFF)
@@ -183,14 +158,12 @@ static int unicode_escape(struct json_reader *r, size_t *w)
         r->pos += 6;
         cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
     }
-    if (cp == 0)
-        return json_fail(r, "NUL character in string");
+    if (cp == 0) return json_fail(r, "NUL character in string");
     *w += put_utf8(r->text + *w, cp);
     return 0;
 }
 
-static int simple_escape(char c, char *out)
-{
+static int simple_escape(char c, char *out) {
     switch (c) {
     case '"': *out = '"'; return 0;
     case '\\': *out = '\\'; return 0;
@@ -204,30 +177,23 @@ static int simple_escape(char c, char *out)
     }
 }
 
-int json_string(struct json_reader *r, char **out)
-{
+int json_string(struct json_reader *r, char **out) {
     size_t w;
-    if (expect(r, '"', "expected a string") < 0)
-        return -1;
+    if (expect(r, '"', "expected a string") < 0) return -1;
     *out = r->text + r->pos;
     w = r->pos;
     for (;;) {
         unsigned char c;
         size_t n;
-        if (r->pos >= r->len)
-            return json_fail(r, "unterminated string");
+        if (r->pos >= r->len) return json_fail(r, "unterminated string");
         c = (unsigned char)r->text[r->pos];
-        if (c == '"')
-            break;
-        if (c < 0x20)
-            return json_fail(r, "control character in string");
+        if (c == '"') break;
+        if (c < 0x20) return json_fail(r, "control character in string");
         if (c == '\\') {
-            if (r->len - r->pos < 2)
-                return json_fail(r, "unterminated string");
+            if (r->len - r->pos < 2) return json_fail(r, "unterminated string");
             r->pos += 2;
             if (r->text[r->pos - 1] == 'u') {
-                if (unicode_escape(r, &w) < 0)
-                    return -1;
+                if (unicode_escape(r, &w) < 0) return -1;
             } else if (simple_escape(r->text[r->pos - 1], r->text + w) < 0) {
                 r->pos--;
                 return json_fail(r, "bad escape in string");
@@ -237,33 +203,27 @@ int json_string(struct json_reader *r, char **out)
             continue;
         }
         n = json_utf8_length((const unsigned char *)r->text + r->pos, r->len - r->pos);
-        if (n == 0)
-            return json_fail(r, "invalid UTF-8 in string");
-        while (n-- > 0)
-            r->text[w++] = r->text[r->pos++];
+        if (n == 0) return json_fail(r, "invalid UTF-8 in string");
+        while (n-- > 0) r->text[w++] = r->text[r->pos++];
     }
     r->pos++; /* the closing quote; w <= its index */
     r->text[w] = '\0';
     return 0;
 }
 
-int json_uint(struct json_reader *r, uint64_t *out)
-{
+int json_uint(struct json_reader *r, uint64_t *out) {
     uint64_t v = 0;
     int c;
-    if (r->error)
-        return -1;
+    if (r->error) return -1;
     c = peek(r);
-    if (c == '-')
-        return json_fail(r, "negative number");
+    if (c == '-') return json_fail(r, "negative number");
     if (c < '0' || c > '9')
         return json_fail(r, c < 0 ? "unexpected end of header" : "expected a non-negative integer");
     if (c == '0' && r->pos + 1 < r->len && r->text[r->pos + 1] >= '0' && r->text[r->pos + 1] <= '9')
         return json_fail(r, "number with a leading zero");
     while (r->pos < r->len && r->text[r->pos] >= '0' && r->text[r->pos] <= '9') {
         unsigned d = (unsigned)(r->text[r->pos] - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            return json_fail(r, "integer overflows 64 bits");
+        if (v > (UINT64_MAX - d) / 10) return json_fail(r, "integer overflows 64 bits");
         v = v * 10 + d;
         r->pos++;
     }
@@ -273,11 +233,8 @@ int json_uint(struct json_reader *r, uint64_t *out)
     return 0;
 }
 
-int json_finish(struct json_reader *r)
-{
-    if (r->error)
-        return -1;
-    if (peek(r) >= 0)
-        return json_fail(r, "trailing characters after the JSON object");
+int json_finish(struct json_reader *r) {
+    if (r->error) return -1;
+    if (peek(r) >= 0) return json_fail(r, "trailing characters after the JSON object");
     return 0;
 }

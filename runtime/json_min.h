@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 struct json_reader {
-    char *text;        /* strings are decoded in place and NUL-terminated */
+    char *text; /* strings are decoded in place and NUL-terminated */
     size_t len;
     size_t pos;
     const char *error; /* first error, or NULL */

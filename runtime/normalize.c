@@ -6,36 +6,30 @@
 
 /* Softmax over the last axis of (rows, n), shifted by the row maximum so
  * exp never overflows. */
-void cnn_softmax(float *out, const float *in, int rows, int n)
-{
+void cnn_softmax(float *out, const float *in, int rows, int n) {
     for (long r = 0; r < rows; r++) {
         const float *src = in + r * n;
         float *dst = out + r * n;
         float max = src[0], sum = 0.0f;
-        for (int i = 1; i < n; i++)
-            max = src[i] > max ? src[i] : max;
+        for (int i = 1; i < n; i++) max = src[i] > max ? src[i] : max;
         for (int i = 0; i < n; i++) {
             dst[i] = cnn_expf(src[i] - max);
             sum += dst[i];
         }
         float inv = 1.0f / sum;
-        for (int i = 0; i < n; i++)
-            dst[i] *= inv;
+        for (int i = 0; i < n; i++) dst[i] *= inv;
     }
 }
 
 /* base^-beta; the betas models use are done with square roots, which
  * vectorize and are exact to an ulp or two. */
-CNN_INLINE float pow_neg(float base, float beta)
-{
-    if (beta == 0.5f)
-        return 1.0f / sqrtf(base);
+CNN_INLINE float pow_neg(float base, float beta) {
+    if (beta == 0.5f) return 1.0f / sqrtf(base);
     if (beta == 0.75f) {
         float r = sqrtf(base);
         return 1.0f / (r * sqrtf(r));
     }
-    if (beta == 1.0f)
-        return 1.0f / base;
+    if (beta == 1.0f) return 1.0f / base;
     return powf(base, -beta);
 }
 
@@ -44,39 +38,31 @@ CNN_INLINE float pow_neg(float base, float beta)
 /* One pixel: the squares go into a row padded with `radius` zeros on each
  * side, so every channel's window is the same 2r+1 shifted adds; plain
  * loops the compiler vectorizes.  dst may equal src. */
-CNN_INLINE void lrn_pixel(float *dst, const float *src, int channels, int radius, float bias,
-                          float alpha, float beta, float *sq, float *win)
-{
-    for (int c = 0; c < channels; c++)
-        sq[radius + c] = src[c] * src[c];
-    for (int c = 0; c < channels; c++)
-        win[c] = sq[c];
+CNN_INLINE void lrn_pixel(float *dst, const float *src, int channels, int radius, float bias, float alpha,
+                          float beta, float *sq, float *win) {
+    for (int c = 0; c < channels; c++) sq[radius + c] = src[c] * src[c];
+    for (int c = 0; c < channels; c++) win[c] = sq[c];
     for (int d = 1; d <= 2 * radius; d++)
-        for (int c = 0; c < channels; c++)
-            win[c] += sq[c + d];
+        for (int c = 0; c < channels; c++) win[c] += sq[c + d];
     if (beta == 0.75f)
         for (int c = 0; c < channels; c++) {
             float r = sqrtf(bias + alpha * win[c]);
             dst[c] = src[c] / (r * sqrtf(r));
         }
     else
-        for (int c = 0; c < channels; c++)
-            dst[c] = src[c] * pow_neg(bias + alpha * win[c], beta);
+        for (int c = 0; c < channels; c++) dst[c] = src[c] * pow_neg(bias + alpha * win[c], beta);
 }
 
-CNN_INLINE void lrn_body(float *out, const float *in, int pixels, int channels, int radius,
-                         float bias, float alpha, float beta)
-{
+CNN_INLINE void lrn_body(float *out, const float *in, int pixels, int channels, int radius, float bias,
+                         float alpha, float beta) {
     float sq[LRN_MAX_FLOATS], win[LRN_MAX_FLOATS];
-    for (int i = 0; i < radius; i++)
-        sq[i] = sq[radius + channels + i] = 0.0f;
+    for (int i = 0; i < radius; i++) sq[i] = sq[radius + channels + i] = 0.0f;
     for (long p = 0; p < pixels; p++)
         lrn_pixel(out + p * channels, in + p * channels, channels, radius, bias, alpha, beta, sq, win);
 }
 
-static void lrn_generic(float *out, const float *in, int pixels, int channels, int radius,
-                        float bias, float alpha, float beta)
-{
+static void lrn_generic(float *out, const float *in, int pixels, int channels, int radius, float bias,
+                        float alpha, float beta) {
     lrn_body(out, in, pixels, channels, radius, bias, alpha, beta);
 }
 
@@ -84,14 +70,12 @@ static void lrn_generic(float *out, const float *in, int pixels, int channels, i
 /* The same, with intrinsics: C99's sqrtf must set errno, which keeps the
  * compiler from vectorizing the scaling loop.  (b)^-0.75 is b^-0.5 * b^-0.25
  * from one square root, two reciprocal estimates and Newton steps. */
-static CNN_TARGET_AVX512 void lrn_avx512(float *out, const float *in, int pixels, int channels,
-                                         int radius, float bias, float alpha, float beta)
-{
+static CNN_TARGET_AVX512 void lrn_avx512(float *out, const float *in, int pixels, int channels, int radius,
+                                         float bias, float alpha, float beta) {
     float sq[LRN_MAX_FLOATS + 16], win[LRN_MAX_FLOATS];
     const __m512 vbias = _mm512_set1_ps(bias), valpha = _mm512_set1_ps(alpha);
     const __m512 half = _mm512_set1_ps(0.5f), three = _mm512_set1_ps(3.0f);
-    for (int i = 0; i < radius; i++)
-        sq[i] = sq[radius + channels + i] = 0.0f;
+    for (int i = 0; i < radius; i++) sq[i] = sq[radius + channels + i] = 0.0f;
     for (long p = 0; p < pixels; p++) {
         const float *src = in + p * channels;
         float *dst = out + p * channels;
@@ -108,8 +92,7 @@ static CNN_TARGET_AVX512 void lrn_avx512(float *out, const float *in, int pixels
             _mm512_mask_storeu_ps(win + c, m, acc);
         }
         if (beta != 0.75f && beta != 0.5f) {
-            for (int c = 0; c < channels; c++)
-                dst[c] = src[c] * pow_neg(bias + alpha * win[c], beta);
+            for (int c = 0; c < channels; c++) dst[c] = src[c] * pow_neg(bias + alpha * win[c], beta);
             continue;
         }
         for (int c = 0; c < channels; c += 16) {
@@ -133,9 +116,8 @@ static CNN_TARGET_AVX512 void lrn_avx512(float *out, const float *in, int pixels
 
 /* Windows too wide for the stack rows: direct sums, one channel at a time
  * (out must not alias in here). */
-static void lrn_direct(float *out, const float *in, int pixels, int channels, int radius,
-                       float bias, float alpha, float beta)
-{
+static void lrn_direct(float *out, const float *in, int pixels, int channels, int radius, float bias,
+                       float alpha, float beta) {
     for (long p = 0; p < pixels; p++) {
         const float *src = in + p * channels;
         float *dst = out + p * channels;
@@ -144,8 +126,7 @@ static void lrn_direct(float *out, const float *in, int pixels, int channels, in
             lo = lo < 0 ? 0 : lo;
             hi = hi >= channels ? channels - 1 : hi;
             double sum = 0.0;
-            for (long i = lo; i <= hi; i++)
-                sum += (double)src[i] * src[i];
+            for (long i = lo; i <= hi; i++) sum += (double)src[i] * src[i];
             dst[c] = src[c] * pow_neg(bias + alpha * (float)sum, beta);
         }
     }
@@ -162,8 +143,7 @@ typedef struct {
 } lrn_job;
 
 /* Pixels [pixels*index/n, pixels*(index+1)/n): every pixel is independent. */
-static void lrn_task(void *ctx, int index, int n)
-{
+static void lrn_task(void *ctx, int index, int n) {
     const lrn_job *j = ctx;
     long p0 = (long)j->pixels * index / n, p1 = (long)j->pixels * (index + 1) / n;
     float *out = j->out + (size_t)p0 * j->channels;
@@ -185,10 +165,9 @@ static void lrn_task(void *ctx, int index, int n)
 /* tf.nn.local_response_normalization: sqr_sum over channels [c-r, c+r]
  * clipped to the tensor; out = in / (bias + alpha*sqr_sum)^beta.
  * In place (out == in) is allowed when channels + 2*depth_radius <= 8192. */
-void cnn_lrn(float *out, const float *in, int pixels, int channels, int depth_radius,
-             float bias, float alpha, float beta)
-{
-    lrn_job j = { out, in, pixels, channels, depth_radius, bias, alpha, beta };
+void cnn_lrn(float *out, const float *in, int pixels, int channels, int depth_radius, float bias, float alpha,
+             float beta) {
+    lrn_job j = {out, in, pixels, channels, depth_radius, bias, alpha, beta};
     /* a few dozen operations per float: worth splitting well below the
      * copy threshold */
     int n = cnn_parallel_parts(8.0 * pixels * channels, pixels);
@@ -198,9 +177,8 @@ void cnn_lrn(float *out, const float *in, int pixels, int channels, int depth_ra
         lrn_task(&j, 0, 1);
 }
 
-void cnn_bn_scale_shift(float *scale, float *shift, int channels, const float *gamma,
-                        const float *beta, const float *mean, const float *var, float eps)
-{
+void cnn_bn_scale_shift(float *scale, float *shift, int channels, const float *gamma, const float *beta,
+                        const float *mean, const float *var, float eps) {
     for (int c = 0; c < channels; c++) {
         double s = (gamma ? gamma[c] : 1.0) / sqrt((double)var[c] + eps);
         scale[c] = (float)s;
@@ -208,10 +186,8 @@ void cnn_bn_scale_shift(float *scale, float *shift, int channels, const float *g
     }
 }
 
-void cnn_bn_fold(float *kernel, size_t kernel_floats, float *bias, int channels,
-                 const float *gamma, const float *beta, const float *mean,
-                 const float *var, float eps)
-{
+void cnn_bn_fold(float *kernel, size_t kernel_floats, float *bias, int channels, const float *gamma,
+                 const float *beta, const float *mean, const float *var, float eps) {
     for (size_t i = 0; i < kernel_floats; i++) {
         int c = (int)(i % (size_t)channels);
         kernel[i] = (float)(kernel[i] * ((gamma ? gamma[c] : 1.0) / sqrt((double)var[c] + eps)));

@@ -15,8 +15,7 @@
 #endif
 
 /* Window of output (y, x) clipped to the input: rows [*y0, *y1), cols [*x0, *x1). */
-static void window(const cnn_pool *p, int y, int x, int *y0, int *y1, int *x0, int *x1)
-{
+static void window(const cnn_pool *p, int y, int x, int *y0, int *y1, int *x0, int *x1) {
     *y0 = y * p->stride_h - p->pad_top;
     *x0 = x * p->stride_w - p->pad_left;
     *y1 = *y0 + p->pool_h;
@@ -28,32 +27,26 @@ static void window(const cnn_pool *p, int y, int x, int *y0, int *y1, int *x0, i
 }
 
 /* Window by window, for rows too wide for the stack buffer. */
-static void pool_direct(float *out, const float *in, const cnn_pool *p, int is_max, int y_begin,
-                        int y_end)
-{
+static void pool_direct(float *out, const float *in, const cnn_pool *p, int is_max, int y_begin, int y_end) {
     int ch = p->channels;
     for (int y = y_begin; y < y_end; y++)
         for (int x = 0; x < p->out_w; x++) {
             int y0, y1, x0, x1;
             window(p, y, x, &y0, &y1, &x0, &x1);
             float *dst = out + ((size_t)y * p->out_w + x) * p->out_stride;
-            for (int c = 0; c < ch; c++)
-                dst[c] = is_max ? -FLT_MAX : 0.0f;
+            for (int c = 0; c < ch; c++) dst[c] = is_max ? -FLT_MAX : 0.0f;
             for (int iy = y0; iy < y1; iy++)
                 for (int ix = x0; ix < x1; ix++) {
                     const float *src = in + ((size_t)iy * p->in_w + ix) * ch;
                     if (is_max)
-                        for (int c = 0; c < ch; c++)
-                            dst[c] = src[c] > dst[c] ? src[c] : dst[c];
+                        for (int c = 0; c < ch; c++) dst[c] = src[c] > dst[c] ? src[c] : dst[c];
                     else
-                        for (int c = 0; c < ch; c++)
-                            dst[c] += src[c];
+                        for (int c = 0; c < ch; c++) dst[c] += src[c];
                 }
             if (!is_max) {
                 int count = (y1 - y0) * (x1 - x0);
                 float inv = count > 0 ? 1.0f / (float)count : 0.0f;
-                for (int c = 0; c < ch; c++)
-                    dst[c] *= inv;
+                for (int c = 0; c < ch; c++) dst[c] *= inv;
             }
         }
 }
@@ -63,9 +56,7 @@ static void pool_direct(float *out, const float *in, const cnn_pool *p, int is_m
  * columns of each output pixel from that one row. */
 #define ROW_FLOATS 8192 /* 32 KB of stack */
 
-static void pool_row(float *dst_row, const float *in, const cnn_pool *p, int y, int is_max,
-                     float *row)
-{
+static void pool_row(float *dst_row, const float *in, const cnn_pool *p, int y, int is_max, float *row) {
     int ch = p->channels, span = p->in_w * ch;
     int y0 = y * p->stride_h - p->pad_top, y1 = y0 + p->pool_h;
     y0 = y0 < 0 ? 0 : y0;
@@ -74,11 +65,9 @@ static void pool_row(float *dst_row, const float *in, const cnn_pool *p, int y, 
     for (int iy = y0 + 1; iy < y1; iy++) {
         const float *src = in + (size_t)iy * span;
         if (is_max)
-            for (int i = 0; i < span; i++)
-                row[i] = src[i] > row[i] ? src[i] : row[i];
+            for (int i = 0; i < span; i++) row[i] = src[i] > row[i] ? src[i] : row[i];
         else
-            for (int i = 0; i < span; i++)
-                row[i] += src[i];
+            for (int i = 0; i < span; i++) row[i] += src[i];
     }
     for (int x = 0; x < p->out_w; x++) {
         int x0 = x * p->stride_w - p->pad_left, x1 = x0 + p->pool_w;
@@ -86,21 +75,17 @@ static void pool_row(float *dst_row, const float *in, const cnn_pool *p, int y, 
         x1 = x1 > p->in_w ? p->in_w : x1;
         float *dst = dst_row + (size_t)x * p->out_stride;
         const float *first = row + (size_t)x0 * ch;
-        for (int c = 0; c < ch; c++)
-            dst[c] = first[c];
+        for (int c = 0; c < ch; c++) dst[c] = first[c];
         for (int ix = x0 + 1; ix < x1; ix++) {
             const float *src = row + (size_t)ix * ch;
             if (is_max)
-                for (int c = 0; c < ch; c++)
-                    dst[c] = src[c] > dst[c] ? src[c] : dst[c];
+                for (int c = 0; c < ch; c++) dst[c] = src[c] > dst[c] ? src[c] : dst[c];
             else
-                for (int c = 0; c < ch; c++)
-                    dst[c] += src[c];
+                for (int c = 0; c < ch; c++) dst[c] += src[c];
         }
         if (!is_max) {
             float inv = 1.0f / (float)((y1 - y0) * (x1 - x0));
-            for (int c = 0; c < ch; c++)
-                dst[c] *= inv;
+            for (int c = 0; c < ch; c++) dst[c] *= inv;
         }
     }
 }
@@ -109,9 +94,8 @@ static void pool_row(float *dst_row, const float *in, const cnn_pool *p, int y, 
 /* pool_row with 16-channel vectors: the per-pixel loops above run over
  * `channels` floats, only 6 or 16 in small models, where scalar tails
  * dominate; masked vectors have none. */
-static CNN_TARGET_AVX512 void pool_row_avx512(float *dst_row, const float *in, const cnn_pool *p,
-                                              int y, int is_max, float *row)
-{
+static CNN_TARGET_AVX512 void pool_row_avx512(float *dst_row, const float *in, const cnn_pool *p, int y,
+                                              int is_max, float *row) {
     int ch = p->channels, span = p->in_w * ch;
     int y0 = y * p->stride_h - p->pad_top, y1 = y0 + p->pool_h;
     y0 = y0 < 0 ? 0 : y0;
@@ -153,8 +137,7 @@ typedef struct {
 
 /* Output rows [out_h*index/n, out_h*(index+1)/n), each thread with its own
  * row buffer (or window by window when input rows are too wide for it). */
-static void pool_task(void *ctx, int index, int n)
-{
+static void pool_task(void *ctx, int index, int n) {
     const pool_job *j = ctx;
     const cnn_pool *p = j->p;
     int y0 = (int)((long)p->out_h * index / n), y1 = (int)((long)p->out_h * (index + 1) / n);
@@ -174,9 +157,8 @@ static void pool_task(void *ctx, int index, int n)
         pool_row(j->out + (size_t)y * p->out_w * p->out_stride, j->in, p, y, j->is_max, row);
 }
 
-static void pool_forward(float *out, const float *in, const cnn_pool *p, int is_max)
-{
-    pool_job j = { out, in, p, is_max };
+static void pool_forward(float *out, const float *in, const cnn_pool *p, int is_max) {
+    pool_job j = {out, in, p, is_max};
     /* reads pool_h/stride_h times what it writes */
     double floats = (double)p->out_h * p->out_w * p->channels *
                     (1.0 + (double)p->pool_h / (p->stride_h > 0 ? p->stride_h : 1));
@@ -187,33 +169,25 @@ static void pool_forward(float *out, const float *in, const cnn_pool *p, int is_
         pool_task(&j, 0, 1);
 }
 
-void cnn_maxpool_forward(float *out, const float *in, const cnn_pool *p)
-{
+void cnn_maxpool_forward(float *out, const float *in, const cnn_pool *p) {
     pool_forward(out, in, p, 1);
 }
 
-void cnn_avgpool_forward(float *out, const float *in, const cnn_pool *p)
-{
+void cnn_avgpool_forward(float *out, const float *in, const cnn_pool *p) {
     pool_forward(out, in, p, 0);
 }
 
 /* (pixels, channels) -> (channels) */
-void cnn_global_avgpool(float *out, const float *in, int pixels, int channels)
-{
-    for (int c = 0; c < channels; c++)
-        out[c] = 0.0f;
+void cnn_global_avgpool(float *out, const float *in, int pixels, int channels) {
+    for (int c = 0; c < channels; c++) out[c] = 0.0f;
     for (long p = 0; p < pixels; p++)
-        for (int c = 0; c < channels; c++)
-            out[c] += in[p * channels + c];
+        for (int c = 0; c < channels; c++) out[c] += in[p * channels + c];
     float inv = 1.0f / (float)pixels;
-    for (int c = 0; c < channels; c++)
-        out[c] *= inv;
+    for (int c = 0; c < channels; c++) out[c] *= inv;
 }
 
-void cnn_global_maxpool(float *out, const float *in, int pixels, int channels)
-{
-    for (int c = 0; c < channels; c++)
-        out[c] = in[c];
+void cnn_global_maxpool(float *out, const float *in, int pixels, int channels) {
+    for (int c = 0; c < channels; c++) out[c] = in[c];
     for (long p = 1; p < pixels; p++)
         for (int c = 0; c < channels; c++)
             out[c] = in[p * channels + c] > out[c] ? in[p * channels + c] : out[c];

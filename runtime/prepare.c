@@ -10,7 +10,9 @@
 
 #include "cnnrt.h"
 
-static const float *opt(const float *raw, long long off) { return off < 0 ? NULL : raw + off; }
+static const float *opt(const float *raw, long long off) {
+    return off < 0 ? NULL : raw + off;
+}
 
 static size_t kernel_floats(const cnn_prep *p) {
     if (p->kind == CNN_PREP_CONV) {
@@ -36,13 +38,17 @@ int cnn_prepare(float *packed, float *raw, const cnn_prep *preps, int n_preps) {
                                raw + p->mean, raw + p->var, p->eps);
             continue;
         }
-        if (p->bias >= 0) memcpy(bias, raw + p->bias, sizeof(float) * (size_t)p->channels);
-        else memset(bias, 0, sizeof(float) * (size_t)p->channels);
+        if (p->bias >= 0)
+            memcpy(bias, raw + p->bias, sizeof(float) * (size_t)p->channels);
+        else
+            memset(bias, 0, sizeof(float) * (size_t)p->channels);
         if (p->mean >= 0)
             cnn_bn_fold(raw + p->kernel, kernel_floats(p), bias, p->channels, opt(raw, p->gamma),
                         opt(raw, p->beta), raw + p->mean, raw + p->var, p->eps);
-        if (p->kind == CNN_PREP_CONV) cnn_conv_pack(out, raw + p->kernel, bias, p->desc);
-        else cnn_dwconv_pack(out, raw + p->kernel, bias, p->desc);
+        if (p->kind == CNN_PREP_CONV)
+            cnn_conv_pack(out, raw + p->kernel, bias, p->desc);
+        else
+            cnn_dwconv_pack(out, raw + p->kernel, bias, p->desc);
     }
     free(bias);
     return 0;

@@ -16,52 +16,43 @@
 
 #include "cnnrt.h"
 
-#define TOL 1e-4
+#define TOL      1e-4
 #define SENTINEL 12345.0f
 
 static unsigned int rng_state = 12345u;
 
-static float frand(void)
-{
+static float frand(void) {
     rng_state = rng_state * 1664525u + 1013904223u;
     return (float)((rng_state >> 8) & 0xFFFF) / 32768.0f - 1.0f;
 }
 
-static float *rand_tensor(size_t n)
-{
+static float *rand_tensor(size_t n) {
     float *x = malloc((n ? n : 1) * sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        x[i] = frand();
+    for (size_t i = 0; i < n; i++) x[i] = frand();
     return x;
 }
 
-static float *filled(size_t n, float v)
-{
+static float *filled(size_t n, float v) {
     float *x = malloc((n ? n : 1) * sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        x[i] = v;
+    for (size_t i = 0; i < n; i++) x[i] = v;
     return x;
 }
 
 static int isas[3], n_isas;
 
-static void find_isas(void)
-{
+static void find_isas(void) {
     n_isas = 0;
     for (int isa = CNN_ISA_GENERIC; isa <= CNN_ISA_AVX512; isa++)
-        if (cnnrt_set_isa(isa) == isa)
-            isas[n_isas++] = isa;
+        if (cnnrt_set_isa(isa) == isa) isas[n_isas++] = isa;
 }
 
-static const char *isa_name(int isa)
-{
+static const char *isa_name(int isa) {
     return isa == CNN_ISA_AVX512 ? "avx512" : isa == CNN_ISA_AVX2 ? "avx2" : "generic";
 }
 
 /* max |got - want| / max(1, max |want|) over n values `stride` apart in
  * rows of `width` (stride == width for dense tensors). */
-static double rel_error(const float *got, const float *want, size_t rows, int width, int stride)
-{
+static double rel_error(const float *got, const float *want, size_t rows, int width, int stride) {
     double err = 0.0, scale = 1.0;
     for (size_t r = 0; r < rows; r++)
         for (int i = 0; i < width; i++) {
@@ -72,8 +63,7 @@ static double rel_error(const float *got, const float *want, size_t rows, int wi
     return err / scale;
 }
 
-static float ref_act(float x, const cnn_act *a)
-{
+static float ref_act(float x, const cnn_act *a) {
     switch (a->kind) {
     case CNN_ACT_RELU:
         x = x < 0 ? x * a->negative_slope : x;
@@ -85,13 +75,10 @@ static float ref_act(float x, const cnn_act *a)
 }
 
 static const cnn_act ACTS[] = {
-    { CNN_ACT_LINEAR, 0, 0, 0 },
-    { CNN_ACT_RELU, 0, 0, 0 },
-    { CNN_ACT_RELU, 0, 1, 6.0f },          /* relu6 */
-    { CNN_ACT_RELU, 0.2f, 1, 0.5f },       /* leaky with a max */
-    { CNN_ACT_RELU, 0.1f, 0, 0 },          /* leaky */
-    { CNN_ACT_TANH, 0, 0, 0 },
-    { CNN_ACT_SIGMOID, 0, 0, 0 },
+    {CNN_ACT_LINEAR, 0, 0, 0},     {CNN_ACT_RELU, 0, 0, 0},    {CNN_ACT_RELU, 0, 1, 6.0f}, /* relu6 */
+    {CNN_ACT_RELU, 0.2f, 1, 0.5f}, /* leaky with a max */
+    {CNN_ACT_RELU, 0.1f, 0, 0},    /* leaky */
+    {CNN_ACT_TANH, 0, 0, 0},       {CNN_ACT_SIGMOID, 0, 0, 0},
 };
 #define N_ACTS (int)(sizeof ACTS / sizeof ACTS[0])
 
@@ -99,8 +86,7 @@ static const cnn_act ACTS[] = {
 
 /* out (out_h, out_w, out_c) dense, kernel HWIO. */
 static void ref_conv(float *out, const float *in, const float *kernel, const float *bias,
-                     const float *residual, const cnn_conv *c)
-{
+                     const float *residual, const cnn_conv *c) {
     for (int y = 0; y < c->out_h; y++)
         for (int x = 0; x < c->out_w; x++)
             for (int o = 0; o < c->out_c; o++) {
@@ -109,15 +95,13 @@ static void ref_conv(float *out, const float *in, const float *kernel, const flo
                     for (int kx = 0; kx < c->k_w; kx++) {
                         int iy = y * c->stride_h + ky * c->dil_h - c->pad_top;
                         int ix = x * c->stride_w + kx * c->dil_w - c->pad_left;
-                        if (iy < 0 || iy >= c->in_h || ix < 0 || ix >= c->in_w)
-                            continue;
+                        if (iy < 0 || iy >= c->in_h || ix < 0 || ix >= c->in_w) continue;
                         for (int ci = 0; ci < c->in_c; ci++)
                             sum += (double)in[(iy * c->in_w + ix) * c->in_c + ci] *
                                    kernel[((ky * c->k_w + kx) * c->in_c + ci) * c->out_c + o];
                     }
                 size_t i = ((size_t)y * c->out_w + x) * c->out_c + o;
-                if (residual)
-                    sum += residual[i];
+                if (residual) sum += residual[i];
                 out[i] = ref_act((float)sum, &c->act);
             }
 }
@@ -129,12 +113,11 @@ typedef struct {
     int pad_top, pad_bottom, pad_left, pad_right;
     int extra_channels; /* out_stride = out_c + extra, writing at offset extra/2 */
     int residual;
-    int act;            /* index into ACTS */
+    int act; /* index into ACTS */
     int no_bias;
 } conv_case;
 
-static cnn_conv make_conv(const conv_case *k)
-{
+static cnn_conv make_conv(const conv_case *k) {
     cnn_conv c;
     memset(&c, 0, sizeof c);
     c.in_h = k->in_h, c.in_w = k->in_w, c.in_c = k->in_c, c.out_c = k->out_c;
@@ -149,8 +132,7 @@ static cnn_conv make_conv(const conv_case *k)
 }
 
 /* Runs one case on the current ISA and thread count; returns the error. */
-static double run_conv_case(const conv_case *k, int *outside_touched)
-{
+static double run_conv_case(const conv_case *k, int *outside_touched) {
     cnn_conv c = make_conv(k);
     size_t in_n = (size_t)c.in_h * c.in_w * c.in_c;
     size_t k_n = (size_t)c.k_h * c.k_w * c.in_c * c.out_c;
@@ -185,40 +167,39 @@ static double run_conv_case(const conv_case *k, int *outside_touched)
 
 static const conv_case CONV_CASES[] = {
     /* in_h in_w in_c out_c kh kw sh sw dh dw pt pb pl pr extra res act nobias */
-    { 7, 9, 5, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 1, 0 },        /* same 3x3, odd */
-    { 8, 8, 3, 16, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 0, 0 },        /* in_c 3 im2col */
-    { 11, 13, 3, 70, 5, 3, 2, 2, 1, 1, 2, 1, 0, 2, 0, RES_NONE, 2, 0 },      /* non-square, asym */
-    { 9, 10, 33, 65, 3, 2, 2, 1, 1, 1, 1, 0, 0, 1, 6, RES_NONE, 3, 0 },      /* concat slice */
-    { 12, 11, 17, 33, 3, 3, 1, 1, 2, 3, 2, 2, 3, 3, 0, RES_NONE, 4, 0 },     /* dilation */
-    { 6, 7, 40, 31, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 1, 0 },   /* 1x1 + residual */
-    { 6, 7, 40, 31, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_ALIAS, 1, 0 },      /* residual == out */
-    { 5, 5, 24, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_ALIAS, 2, 1 },      /* 3x3 + alias */
-    { 9, 9, 16, 20, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 4, RES_SEPARATE, 5, 0 },   /* 1x1 stride 2, tanh */
-    { 1, 1, 301, 67, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 6, 0 },      /* dense, sigmoid */
-    { 1, 1, 400, 120, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 5, 0 },     /* LeNet dense */
-    { 1, 1, 5, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 0, 1 },         /* tiny dense */
-    { 32, 32, 1, 6, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 5, 0 },       /* LeNet conv1 */
-    { 14, 14, 6, 16, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 5, 0 },      /* LeNet conv2 */
-    { 23, 23, 3, 13, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 0, RES_NONE, 1, 0 },      /* ResNet stem-like */
-    { 17, 19, 64, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 32, RES_NONE, 1, 0 },    /* bigger, threads */
-    { 7, 7, 130, 200, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 1, 0 }, /* 7x7: panel split */
-    { 3, 4, 8, 5, 4, 5, 1, 1, 1, 1, 1, 2, 2, 2, 0, RES_NONE, 1, 0 },         /* kernel > input */
-    { 4, 30, 20, 9, 1, 3, 1, 3, 1, 1, 0, 0, 1, 1, 0, RES_NONE, 2, 0 },       /* stride 3 in w */
+    {7, 9, 5, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 1, 0},        /* same 3x3, odd */
+    {8, 8, 3, 16, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 0, 0},        /* in_c 3 im2col */
+    {11, 13, 3, 70, 5, 3, 2, 2, 1, 1, 2, 1, 0, 2, 0, RES_NONE, 2, 0},      /* non-square, asym */
+    {9, 10, 33, 65, 3, 2, 2, 1, 1, 1, 1, 0, 0, 1, 6, RES_NONE, 3, 0},      /* concat slice */
+    {12, 11, 17, 33, 3, 3, 1, 1, 2, 3, 2, 2, 3, 3, 0, RES_NONE, 4, 0},     /* dilation */
+    {6, 7, 40, 31, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 1, 0},   /* 1x1 + residual */
+    {6, 7, 40, 31, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_ALIAS, 1, 0},      /* residual == out */
+    {5, 5, 24, 48, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_ALIAS, 2, 1},      /* 3x3 + alias */
+    {9, 9, 16, 20, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0, 4, RES_SEPARATE, 5, 0},   /* 1x1 stride 2, tanh */
+    {1, 1, 301, 67, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 6, 0},      /* dense, sigmoid */
+    {1, 1, 400, 120, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 5, 0},     /* LeNet dense */
+    {1, 1, 5, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 0, 1},         /* tiny dense */
+    {32, 32, 1, 6, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 5, 0},       /* LeNet conv1 */
+    {14, 14, 6, 16, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 5, 0},      /* LeNet conv2 */
+    {23, 23, 3, 13, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 0, RES_NONE, 1, 0},      /* ResNet stem-like */
+    {17, 19, 64, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 32, RES_NONE, 1, 0},    /* bigger, threads */
+    {7, 7, 130, 200, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 1, 0}, /* 7x7: panel split */
+    {3, 4, 8, 5, 4, 5, 1, 1, 1, 1, 1, 2, 2, 2, 0, RES_NONE, 1, 0},         /* kernel > input */
+    {4, 30, 20, 9, 1, 3, 1, 3, 1, 1, 0, 0, 1, 1, 0, RES_NONE, 2, 0},       /* stride 3 in w */
     /* one input channel, few outputs: the pixel-vectorized path */
-    { 9, 37, 1, 12, 3, 3, 2, 1, 1, 2, 1, 1, 2, 1, 5, RES_NONE, 2, 0 },       /* slice, dilation */
-    { 40, 50, 1, 1, 7, 1, 1, 1, 1, 1, 3, 3, 0, 0, 0, RES_NONE, 5, 0 },       /* 7x1, one output */
-    { 10, 20, 1, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_SEPARATE, 6, 0 },   /* residual: GEMM */
-    { 200, 120, 1, 8, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 1, 1 },     /* rows by rows */
+    {9, 37, 1, 12, 3, 3, 2, 1, 1, 2, 1, 1, 2, 1, 5, RES_NONE, 2, 0},     /* slice, dilation */
+    {40, 50, 1, 1, 7, 1, 1, 1, 1, 1, 3, 3, 0, 0, 0, RES_NONE, 5, 0},     /* 7x1, one output */
+    {10, 20, 1, 7, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_SEPARATE, 6, 0}, /* residual: GEMM */
+    {200, 120, 1, 8, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 1, 1},   /* rows by rows */
     /* dense output (out_stride == out_c): the in-register transpose store */
-    { 13, 45, 1, 11, 3, 5, 1, 1, 1, 1, 1, 1, 2, 2, 0, RES_NONE, 3, 0 },      /* 11 ch, 45 wide */
-    { 6, 19, 1, 5, 2, 3, 2, 1, 1, 1, 0, 1, 1, 0, 0, RES_NONE, 6, 0 },        /* 5 ch, sigmoid */
-    { 5, 8, 1, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 2, 0 },        /* 12 ch, 8 wide */
-    { 4, 33, 1, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 4, 0 },        /* 1x1, 3 ch, 33 */
+    {13, 45, 1, 11, 3, 5, 1, 1, 1, 1, 1, 1, 2, 2, 0, RES_NONE, 3, 0}, /* 11 ch, 45 wide */
+    {6, 19, 1, 5, 2, 3, 2, 1, 1, 1, 0, 1, 1, 0, 0, RES_NONE, 6, 0},   /* 5 ch, sigmoid */
+    {5, 8, 1, 12, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 2, 0},   /* 12 ch, 8 wide */
+    {4, 33, 1, 3, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 4, 0},   /* 1x1, 3 ch, 33 */
 };
 #define N_CONV_CASES (int)(sizeof CONV_CASES / sizeof CONV_CASES[0])
 
-START_TEST(test_conv)
-{
+START_TEST(test_conv) {
     for (int i = 0; i < n_isas; i++) {
         cnnrt_set_isa(isas[i]);
         for (int threads = 1; threads <= 2; threads++) {
@@ -226,10 +207,9 @@ START_TEST(test_conv)
             for (int k = 0; k < N_CONV_CASES; k++) {
                 int touched;
                 double err = run_conv_case(&CONV_CASES[k], &touched);
-                ck_assert_msg(err < TOL, "conv case %d on %s, %d threads: error %g", k,
-                              isa_name(isas[i]), threads, err);
-                ck_assert_msg(!touched, "conv case %d on %s wrote outside its slice", k,
-                              isa_name(isas[i]));
+                ck_assert_msg(err < TOL, "conv case %d on %s, %d threads: error %g", k, isa_name(isas[i]),
+                              threads, err);
+                ck_assert_msg(!touched, "conv case %d on %s wrote outside its slice", k, isa_name(isas[i]));
             }
         }
     }
@@ -238,19 +218,18 @@ START_TEST(test_conv)
 END_TEST
 
 /* Big layers so the parallel path really splits (rows, then panels). */
-START_TEST(test_conv_parallel)
-{
+START_TEST(test_conv_parallel) {
     static const conv_case cases[] = {
-        { 30, 30, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_SEPARATE, 1, 0 },
-        { 7, 7, 256, 320, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_ALIAS, 1, 0 },
-        { 1, 1, 2049, 1000, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 0, 0 },
+        {30, 30, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_SEPARATE, 1, 0},
+        {7, 7, 256, 320, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_ALIAS, 1, 0},
+        {1, 1, 2049, 1000, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 0, 0},
         /* under the MAC threshold, but streaming MBs of weights: split */
-        { 1, 1, 1024, 1000, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 1, 0 },
-        { 1, 1, 700, 777, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 2, 0 },
+        {1, 1, 1024, 1000, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 1, 0},
+        {1, 1, 700, 777, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 2, 0},
         /* weights over 2 MB on few rows: every tile prefetches a share of
          * the panel a group ahead, across chunk boundaries when split */
-        { 7, 7, 1024, 600, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 1, 0 },
-        { 5, 5, 256, 300, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 2, 0 },
+        {7, 7, 1024, 600, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 1, 0},
+        {5, 5, 256, 300, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 2, 0},
     };
     const int n_cases = (int)(sizeof cases / sizeof cases[0]);
     for (int i = 0; i < n_isas; i++) {
@@ -260,8 +239,8 @@ START_TEST(test_conv_parallel)
             for (int k = 0; k < n_cases; k++) {
                 int touched;
                 double err = run_conv_case(&cases[k], &touched);
-                ck_assert_msg(err < TOL, "parallel case %d on %s, %d threads: error %g", k,
-                              isa_name(isas[i]), threads, err);
+                ck_assert_msg(err < TOL, "parallel case %d on %s, %d threads: error %g", k, isa_name(isas[i]),
+                              threads, err);
             }
         }
     }
@@ -269,8 +248,7 @@ START_TEST(test_conv_parallel)
 }
 END_TEST
 
-START_TEST(test_conv_pack_layout)
-{
+START_TEST(test_conv_pack_layout) {
     /* The layout is a contract with cnncc: check it element by element. */
     cnn_conv c;
     memset(&c, 0, sizeof c);
@@ -278,10 +256,8 @@ START_TEST(test_conv_pack_layout)
     c.out_h = c.out_w = 1, c.stride_h = c.stride_w = c.dil_h = c.dil_w = 1, c.out_stride = 40;
     ck_assert_uint_eq(cnn_conv_packed_floats(&c), 2 * 32 * 3 + 64);
     float kernel[120], bias[40], packed[256];
-    for (int i = 0; i < 120; i++)
-        kernel[i] = (float)i;
-    for (int i = 0; i < 40; i++)
-        bias[i] = 1000.0f + i;
+    for (int i = 0; i < 120; i++) kernel[i] = (float)i;
+    for (int i = 0; i < 40; i++) bias[i] = 1000.0f + i;
     cnn_conv_pack(packed, kernel, bias, &c);
     for (int p = 0; p < 2; p++)
         for (int k = 0; k < 3; k++)
@@ -290,16 +266,14 @@ START_TEST(test_conv_pack_layout)
                 float want = col < 40 ? kernel[k * 40 + col] : 0.0f;
                 ck_assert_float_eq(packed[(p * 3 + k) * 32 + j], want);
             }
-    for (int j = 0; j < 64; j++)
-        ck_assert_float_eq(packed[192 + j], j < 40 ? bias[j] : 0.0f);
+    for (int j = 0; j < 64; j++) ck_assert_float_eq(packed[192 + j], j < 40 ? bias[j] : 0.0f);
 }
 END_TEST
 
 /* ---- depthwise ----------------------------------------------------------- */
 
 static void ref_dwconv(float *out, const float *in, const float *kernel, const float *bias,
-                       const cnn_dwconv *d)
-{
+                       const cnn_dwconv *d) {
     const cnn_conv *c = &d->geom;
     int dm = d->depth_multiplier;
     for (int y = 0; y < c->out_h; y++)
@@ -311,8 +285,7 @@ static void ref_dwconv(float *out, const float *in, const float *kernel, const f
                     for (int kx = 0; kx < c->k_w; kx++) {
                         int iy = y * c->stride_h + ky * c->dil_h - c->pad_top;
                         int ix = x * c->stride_w + kx * c->dil_w - c->pad_left;
-                        if (iy < 0 || iy >= c->in_h || ix < 0 || ix >= c->in_w)
-                            continue;
+                        if (iy < 0 || iy >= c->in_h || ix < 0 || ix >= c->in_w) continue;
                         sum += (double)in[(iy * c->in_w + ix) * c->in_c + ci] *
                                kernel[(ky * c->k_w + kx) * c->out_c + o];
                     }
@@ -320,17 +293,19 @@ static void ref_dwconv(float *out, const float *in, const float *kernel, const f
             }
 }
 
-START_TEST(test_dwconv)
-{
-    static const struct { conv_case k; int dm; } cases[] = {
-        { { 9, 11, 19, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 2, 0 }, 1 },
-        { { 10, 9, 35, 0, 3, 3, 2, 2, 1, 1, 0, 1, 0, 1, 6, 0, 1, 0 }, 1 },
-        { { 8, 8, 5, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 3, 0 }, 2 },
-        { { 7, 12, 4, 0, 5, 3, 1, 2, 2, 1, 3, 4, 1, 1, 0, 0, 5, 1 }, 3 },
-        { { 29, 31, 64, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0 }, 1 },
-        { { 14, 14, 48, 0, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 0, 0, 6, 0 }, 1 },
-        { { 6, 6, 16, 0, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0 }, 1 },
-        { { 60, 60, 96, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 2, 0 }, 1 }, /* threads */
+START_TEST(test_dwconv) {
+    static const struct {
+        conv_case k;
+        int dm;
+    } cases[] = {
+        {{9, 11, 19, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 2, 0}, 1},
+        {{10, 9, 35, 0, 3, 3, 2, 2, 1, 1, 0, 1, 0, 1, 6, 0, 1, 0}, 1},
+        {{8, 8, 5, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 3, 0}, 2},
+        {{7, 12, 4, 0, 5, 3, 1, 2, 2, 1, 3, 4, 1, 1, 0, 0, 5, 1}, 3},
+        {{29, 31, 64, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0}, 1},
+        {{14, 14, 48, 0, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, 0, 0, 6, 0}, 1},
+        {{6, 6, 16, 0, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0}, 1},
+        {{60, 60, 96, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 2, 0}, 1}, /* threads */
     };
     for (int i = 0; i < n_isas; i++) {
         cnnrt_set_isa(isas[i]);
@@ -354,8 +329,7 @@ START_TEST(test_dwconv)
                 ref_dwconv(want, in, kernel, k.no_bias ? NULL : bias, &d);
                 cnn_dwconv_forward(buf + off, in, packed, &d);
                 double err = rel_error(buf + off, want, pix, c->out_c, c->out_stride);
-                ck_assert_msg(err < TOL, "dwconv case %zu on %s: error %g", n,
-                              isa_name(isas[i]), err);
+                ck_assert_msg(err < TOL, "dwconv case %zu on %s: error %g", n, isa_name(isas[i]), err);
                 for (size_t p = 0; p < pix; p++)
                     for (int j = 0; j < c->out_stride; j++)
                         if (j < off || j >= off + c->out_c)
@@ -370,8 +344,7 @@ END_TEST
 
 /* ---- pooling ------------------------------------------------------------- */
 
-static void ref_pool(float *out, const float *in, const cnn_pool *p, int is_max)
-{
+static void ref_pool(float *out, const float *in, const cnn_pool *p, int is_max) {
     for (int y = 0; y < p->out_h; y++)
         for (int x = 0; x < p->out_w; x++)
             for (int c = 0; c < p->channels; c++) {
@@ -381,8 +354,7 @@ static void ref_pool(float *out, const float *in, const cnn_pool *p, int is_max)
                     for (int kx = 0; kx < p->pool_w; kx++) {
                         int iy = y * p->stride_h + ky - p->pad_top;
                         int ix = x * p->stride_w + kx - p->pad_left;
-                        if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w)
-                            continue;
+                        if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) continue;
                         double v = in[(iy * p->in_w + ix) * p->channels + c];
                         acc = is_max ? (v > acc ? v : acc) : acc + v;
                         count++;
@@ -391,16 +363,11 @@ static void ref_pool(float *out, const float *in, const cnn_pool *p, int is_max)
             }
 }
 
-START_TEST(test_pool)
-{
+START_TEST(test_pool) {
     static const int cases[][10] = {
         /* in_h in_w ch pool_h pool_w s_h s_w pad_top pad_left extra; 'same'-like bottom/right */
-        { 8, 8, 5, 2, 2, 2, 2, 0, 0, 0 },
-        { 7, 9, 17, 3, 3, 2, 2, 1, 1, 4 },
-        { 14, 14, 33, 3, 3, 1, 1, 1, 1, 0 },
-        { 5, 6, 3, 3, 2, 2, 3, 1, 0, 2 },
-        { 28, 28, 6, 2, 2, 2, 2, 0, 0, 0 },
-        { 9, 9, 40, 3, 3, 2, 2, 1, 1, 3 },
+        {8, 8, 5, 2, 2, 2, 2, 0, 0, 0}, {7, 9, 17, 3, 3, 2, 2, 1, 1, 4},  {14, 14, 33, 3, 3, 1, 1, 1, 1, 0},
+        {5, 6, 3, 3, 2, 2, 3, 1, 0, 2}, {28, 28, 6, 2, 2, 2, 2, 0, 0, 0}, {9, 9, 40, 3, 3, 2, 2, 1, 1, 3},
     };
     for (int i = 0; i < n_isas; i++) {
         cnnrt_set_isa(isas[i]);
@@ -412,8 +379,8 @@ START_TEST(test_pool)
                 p.pool_h = k[3], p.pool_w = k[4], p.stride_h = k[5], p.stride_w = k[6];
                 p.pad_top = k[7], p.pad_left = k[8];
                 /* 'same' when padded (ceil), else 'valid' */
-                p.out_h = k[7] ? (p.in_h + p.stride_h - 1) / p.stride_h
-                               : (p.in_h - p.pool_h) / p.stride_h + 1;
+                p.out_h =
+                    k[7] ? (p.in_h + p.stride_h - 1) / p.stride_h : (p.in_h - p.pool_h) / p.stride_h + 1;
                 p.out_w = k[8] || k[7] ? (p.in_w + p.stride_w - 1) / p.stride_w
                                        : (p.in_w - p.pool_w) / p.stride_w + 1;
                 p.out_stride = p.channels + k[9];
@@ -439,8 +406,7 @@ START_TEST(test_pool)
 }
 END_TEST
 
-START_TEST(test_global_pool)
-{
+START_TEST(test_global_pool) {
     int pixels = 49, channels = 37;
     float *in = rand_tensor((size_t)pixels * channels), avg[37], max[37], want_avg[37], want_max[37];
     for (int c = 0; c < channels; c++) {
@@ -462,17 +428,14 @@ END_TEST
 
 /* ---- elementwise --------------------------------------------------------- */
 
-START_TEST(test_activate)
-{
+START_TEST(test_activate) {
     size_t n = 1037;
     float *in = rand_tensor(n), *out = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        in[i] *= 12.0f; /* cover the saturated ends of tanh and sigmoid */
+    for (size_t i = 0; i < n; i++) in[i] *= 12.0f; /* cover the saturated ends of tanh and sigmoid */
     for (int i = 0; i < n_isas; i++) {
         cnnrt_set_isa(isas[i]);
         for (int a = 0; a < N_ACTS; a++) {
-            for (size_t j = 0; j < n; j++)
-                want[j] = ref_act(in[j], &ACTS[a]);
+            for (size_t j = 0; j < n; j++) want[j] = ref_act(in[j], &ACTS[a]);
             cnn_activate(out, in, n, &ACTS[a]);
             ck_assert_msg(rel_error(out, want, 1, (int)n, (int)n) < TOL, "act %d on %s", a,
                           isa_name(isas[i]));
@@ -486,16 +449,14 @@ START_TEST(test_activate)
 END_TEST
 
 /* tanh and sigmoid are approximations: hold them to 1e-6 relative. */
-START_TEST(test_tanh_sigmoid_accuracy)
-{
+START_TEST(test_tanh_sigmoid_accuracy) {
     enum { N = 200001 };
     float *x = malloc(N * sizeof(float)), *y = malloc(N * sizeof(float));
-    for (int i = 0; i < N; i++)
-        x[i] = -20.0f + 40.0f * (float)i / (N - 1);
+    for (int i = 0; i < N; i++) x[i] = -20.0f + 40.0f * (float)i / (N - 1);
     x[N / 2] = 1e-30f;
     for (int i = 0; i < n_isas; i++) {
         cnnrt_set_isa(isas[i]);
-        cnn_act tanh_act = { CNN_ACT_TANH, 0, 0, 0 }, sig_act = { CNN_ACT_SIGMOID, 0, 0, 0 };
+        cnn_act tanh_act = {CNN_ACT_TANH, 0, 0, 0}, sig_act = {CNN_ACT_SIGMOID, 0, 0, 0};
         double worst = 0;
         cnn_activate(y, x, N, &tanh_act);
         for (int j = 0; j < N; j++) {
@@ -517,27 +478,23 @@ START_TEST(test_tanh_sigmoid_accuracy)
 }
 END_TEST
 
-START_TEST(test_scale_shift_add)
-{
+START_TEST(test_scale_shift_add) {
     int pixels = 23, channels = 19;
     size_t n = (size_t)pixels * channels;
     float *a = rand_tensor(n), *b = rand_tensor(n), *c = rand_tensor(n);
     float *scale = rand_tensor(channels), *shift = rand_tensor(channels);
     float *out = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        want[i] = a[i] * scale[i % channels] + shift[i % channels];
+    for (size_t i = 0; i < n; i++) want[i] = a[i] * scale[i % channels] + shift[i % channels];
     cnn_scale_shift(out, a, scale, shift, pixels, channels);
     ck_assert(rel_error(out, want, 1, (int)n, (int)n) < TOL);
     for (int i = 0; i < n_isas; i++) {
         cnnrt_set_isa(isas[i]);
         for (int act = 0; act < N_ACTS; act++) {
-            const float *ins[3] = { a, b, c };
-            for (size_t j = 0; j < n; j++)
-                want[j] = ref_act(a[j] + b[j] + c[j], &ACTS[act]);
+            const float *ins[3] = {a, b, c};
+            for (size_t j = 0; j < n; j++) want[j] = ref_act(a[j] + b[j] + c[j], &ACTS[act]);
             cnn_add(out, ins, 3, n, &ACTS[act]);
             ck_assert(rel_error(out, want, 1, (int)n, (int)n) < TOL);
-            for (size_t j = 0; j < n; j++)
-                want[j] = ref_act(a[j] + b[j], &ACTS[act]);
+            for (size_t j = 0; j < n; j++) want[j] = ref_act(a[j] + b[j], &ACTS[act]);
             memcpy(out, a, n * sizeof(float));
             ins[0] = out;
             cnn_add(out, ins, 2, n, &ACTS[act]); /* out == ins[0] */
@@ -548,8 +505,7 @@ START_TEST(test_scale_shift_add)
 }
 END_TEST
 
-START_TEST(test_softmax)
-{
+START_TEST(test_softmax) {
     int rows = 3, n = 1001;
     float *in = rand_tensor((size_t)rows * n), *out = malloc((size_t)rows * n * sizeof(float));
     float *want = malloc((size_t)rows * n * sizeof(float));
@@ -557,19 +513,15 @@ START_TEST(test_softmax)
         in[n + i] = in[n + i] * 100.0f + 500.0f; /* would overflow without the shift */
     for (int r = 0; r < rows; r++) {
         double max = in[r * n], sum = 0;
-        for (int i = 0; i < n; i++)
-            max = in[r * n + i] > max ? in[r * n + i] : max;
-        for (int i = 0; i < n; i++)
-            sum += exp(in[r * n + i] - max);
-        for (int i = 0; i < n; i++)
-            want[r * n + i] = (float)(exp(in[r * n + i] - max) / sum);
+        for (int i = 0; i < n; i++) max = in[r * n + i] > max ? in[r * n + i] : max;
+        for (int i = 0; i < n; i++) sum += exp(in[r * n + i] - max);
+        for (int i = 0; i < n; i++) want[r * n + i] = (float)(exp(in[r * n + i] - max) / sum);
     }
     cnn_softmax(out, in, rows, n);
     /* probabilities are small: compare relative to the largest one */
     for (int r = 0; r < rows; r++) {
         float scale = 0;
-        for (int i = 0; i < n; i++)
-            scale = want[r * n + i] > scale ? want[r * n + i] : scale;
+        for (int i = 0; i < n; i++) scale = want[r * n + i] > scale ? want[r * n + i] : scale;
         for (int i = 0; i < n; i++)
             ck_assert_msg(fabsf(out[r * n + i] - want[r * n + i]) / scale < TOL, "softmax row %d", r);
     }
@@ -577,31 +529,30 @@ START_TEST(test_softmax)
 }
 END_TEST
 
-START_TEST(test_lrn)
-{
-    static const float betas[] = { 0.5f, 0.75f, 1.0f, 0.6f };
+START_TEST(test_lrn) {
+    static const float betas[] = {0.5f, 0.75f, 1.0f, 0.6f};
     int pixels = 13, channels = 37, radius = 5;
     size_t n = (size_t)pixels * channels;
     float *in = rand_tensor(n), *out = malloc(n * sizeof(float)), *want = malloc(n * sizeof(float));
     for (int i = 0; i < n_isas; i++)
-    for (int b = 0; b < 4; b++) {
-        cnnrt_set_isa(isas[i]);
-        float bias = 2.0f, alpha = 1e-2f, beta = betas[b];
-        for (int p = 0; p < pixels; p++)
-            for (int c = 0; c < channels; c++) {
-                double sum = 0;
-                for (int i = c - radius; i <= c + radius; i++)
-                    if (i >= 0 && i < channels)
-                        sum += (double)in[p * channels + i] * in[p * channels + i];
-                want[p * channels + c] = (float)(in[p * channels + c] / pow(bias + alpha * sum, beta));
-            }
-        cnn_lrn(out, in, pixels, channels, radius, bias, alpha, beta);
-        ck_assert_msg(rel_error(out, want, 1, (int)n, (int)n) < TOL, "lrn beta %g on %s", beta,
-                      isa_name(isas[i]));
-        memcpy(out, in, n * sizeof(float));
-        cnn_lrn(out, out, pixels, channels, radius, bias, alpha, beta);
-        ck_assert(rel_error(out, want, 1, (int)n, (int)n) < TOL);
-    }
+        for (int b = 0; b < 4; b++) {
+            cnnrt_set_isa(isas[i]);
+            float bias = 2.0f, alpha = 1e-2f, beta = betas[b];
+            for (int p = 0; p < pixels; p++)
+                for (int c = 0; c < channels; c++) {
+                    double sum = 0;
+                    for (int i = c - radius; i <= c + radius; i++)
+                        if (i >= 0 && i < channels)
+                            sum += (double)in[p * channels + i] * in[p * channels + i];
+                    want[p * channels + c] = (float)(in[p * channels + c] / pow(bias + alpha * sum, beta));
+                }
+            cnn_lrn(out, in, pixels, channels, radius, bias, alpha, beta);
+            ck_assert_msg(rel_error(out, want, 1, (int)n, (int)n) < TOL, "lrn beta %g on %s", beta,
+                          isa_name(isas[i]));
+            memcpy(out, in, n * sizeof(float));
+            cnn_lrn(out, out, pixels, channels, radius, bias, alpha, beta);
+            ck_assert(rel_error(out, want, 1, (int)n, (int)n) < TOL);
+        }
     free(in), free(out), free(want);
 }
 END_TEST
@@ -609,8 +560,7 @@ END_TEST
 /* Pooling, padding, add and LRN split their rows among threads above
  * CNN_PARALLEL_MIN_FLOATS: every thread count must give the single-thread
  * result exactly, on every ISA, including uneven splits and strided output. */
-START_TEST(test_memory_layers_parallel)
-{
+START_TEST(test_memory_layers_parallel) {
     int h = 45, w = 41, c = 67;
     size_t n = (size_t)h * w * c;
     float *a = rand_tensor(n), *b = rand_tensor(n), *c3 = rand_tensor(n);
@@ -630,15 +580,16 @@ START_TEST(test_memory_layers_parallel)
                 p.in_h = 15, p.in_w = 123, p.stride_h = 2;
                 p.out_h = 8, p.out_w = 62;
             }
-            const float *ins[3] = { a, b, c3 };
+            const float *ins[3] = {a, b, c3};
             for (int threads = 1; threads <= 3; threads++) {
                 float *dst = threads == 1 ? want : got;
-                for (size_t j = 0; j < big; j++)
-                    dst[j] = SENTINEL;
+                for (size_t j = 0; j < big; j++) dst[j] = SENTINEL;
                 cnnrt_set_threads(threads);
                 switch (kind) {
-                case 0: case 6: cnn_maxpool_forward(dst + 2, a, &p); break;
-                case 1: case 7: cnn_avgpool_forward(dst + 2, a, &p); break;
+                case 0:
+                case 6: cnn_maxpool_forward(dst + 2, a, &p); break;
+                case 1:
+                case 7: cnn_avgpool_forward(dst + 2, a, &p); break;
                 case 2: cnn_zero_pad(dst, a, h, w, c, 1, 2, 0, 2); break;
                 case 3: cnn_add(dst, ins, 3, n, &ACTS[1]); break;
                 case 4: cnn_lrn(dst, a, h * w, c, 5, 2.0f, 1e-2f, 0.75f); break;
@@ -668,8 +619,7 @@ START_TEST(test_memory_layers_parallel)
 }
 END_TEST
 
-START_TEST(test_zero_pad_copy_channels)
-{
+START_TEST(test_zero_pad_copy_channels) {
     int h = 3, w = 4, c = 5, top = 1, bottom = 2, left = 3, right = 1;
     int oh = h + top + bottom, ow = w + left + right;
     float *in = rand_tensor((size_t)h * w * c), *out = filled((size_t)oh * ow * c, SENTINEL);
@@ -691,15 +641,13 @@ START_TEST(test_zero_pad_copy_channels)
 }
 END_TEST
 
-START_TEST(test_batchnorm)
-{
+START_TEST(test_batchnorm) {
     int channels = 7, kernel_floats = 3 * 3 * 2 * 7, pixels = 5;
     float *kernel = rand_tensor(kernel_floats), *bias = rand_tensor(channels);
     float *gamma = rand_tensor(channels), *beta = rand_tensor(channels), *mean = rand_tensor(channels);
     float *var = rand_tensor(channels), *orig_k = malloc(kernel_floats * sizeof(float));
     float *orig_b = malloc(channels * sizeof(float)), scale[7], shift[7];
-    for (int c = 0; c < channels; c++)
-        var[c] = var[c] * var[c] + 0.1f;
+    for (int c = 0; c < channels; c++) var[c] = var[c] * var[c] + 0.1f;
     memcpy(orig_k, kernel, kernel_floats * sizeof(float));
     memcpy(orig_b, bias, channels * sizeof(float));
     for (int with_params = 0; with_params <= 1; with_params++) {
@@ -731,8 +679,7 @@ START_TEST(test_batchnorm)
 }
 END_TEST
 
-START_TEST(test_threads_setting)
-{
+START_TEST(test_threads_setting) {
     cnnrt_set_threads(3);
     ck_assert_int_eq(cnnrt_threads(), 3);
     cnnrt_set_threads(0);
@@ -745,8 +692,7 @@ START_TEST(test_threads_setting)
 }
 END_TEST
 
-static Suite *kernels_suite(void)
-{
+static Suite *kernels_suite(void) {
     Suite *s = suite_create("kernels");
     TCase *tc = tcase_create("kernels");
     tcase_set_timeout(tc, 120);
@@ -769,11 +715,9 @@ static Suite *kernels_suite(void)
     return s;
 }
 
-int main(void)
-{
+int main(void) {
     find_isas();
-    for (int i = 0; i < n_isas; i++)
-        printf("test_kernels: testing ISA %s\n", isa_name(isas[i]));
+    for (int i = 0; i < n_isas; i++) printf("test_kernels: testing ISA %s\n", isa_name(isas[i]));
     SRunner *sr = srunner_create(kernels_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
