@@ -153,7 +153,7 @@ check-cli: $(B)/cnncc
 # Every model generated, compiled warning-free, run, and compared with the reference.
 CHECK_MODELS ?= lenet5 alexnet googlenet resnet50 mobilenet vgg16
 check-models: $(MODEL_TOOLS) $(CHECK_MODELS:%=$(B)/models/run_%) $(B)/models/run_googlenet_aux
-	sh tests/models.sh $(B) $(CHECK_MODELS)
+	CC="$(CC)" CFLAGS="$(CFLAGS)" sh tests/models.sh $(B) $(CHECK_MODELS)
 
 # The generated LeNet-5 against PyTorch's outputs (fixtures made by tools/make_golden_lenet5.py).
 check-golden: $(B)/models/run_lenet5 $(B)/compare

@@ -46,7 +46,7 @@ for f in tests/golden/*.arch; do
         $B/ref/random_weights --input $(input_size $G/$g.json) $G/$g.in.f32 9 >/dev/null &&
         $B/ref/ref_infer $G/$g.json $G/$g.safetensors $G/$g.in.f32 $G/$g.ref >/dev/null &&
         $B/cnncc $f -o $G/$g.c --prefix g &&
-        ${CC:-cc} -std=c99 -Wall -Wextra -pedantic -Werror -O1 -D_POSIX_C_SOURCE=200809L -Iruntime -I$G \
+        ${CC:-cc} -std=c99 -Wall -Wextra -pedantic -Werror -O1 ${CFLAGS:-} -D_POSIX_C_SOURCE=200809L -Iruntime -I$G \
             -include $G/$g.h -DMODEL=g -DMODEL_UPPER=G -DNOUT=$(output_count $G/$g.json) -o $G/run_$g tests/models/run_model.c $G/$g.c \
             $B/libcnnrt.a -lm -lpthread ||
         { echo "FAIL golden $g: could not build"; fail=$((fail + 1)); continue; }
