@@ -129,8 +129,9 @@ static CNN_TARGET_AVX512 void gemv_32(const cnn_tile *t) {
     }
 
 TILE_FN(2)
-TILE_FN(3) TILE_FN(4) TILE_FN(5) TILE_FN(6) TILE_FN(7) TILE_FN(8) TILE_FN(9) TILE_FN(10) TILE_FN(11)
-    TILE_FN(12) TILE_FN(13) TILE_FN(14)
+TILE_FN(3)
+TILE_FN(4) TILE_FN(5) TILE_FN(6) TILE_FN(7) TILE_FN(8) TILE_FN(9) TILE_FN(10) TILE_FN(11) TILE_FN(12)
+    TILE_FN(13) TILE_FN(14)
 
         static void (*const tiles[CNN_MR_MAX + 1][3])(const cnn_tile *) = {
             {NULL, NULL, NULL},
@@ -160,47 +161,85 @@ void cnn_tile_avx512(const cnn_tile *t) {
  * compile-time instance), and every output vector is a chain of k_h*k_w
  * FMAs on input vectors loaded straight from the NHWC rows.  Taps outside
  * the input are skipped; rows outside it are dropped for the whole row. */
-/* B neighbouring outputs of a 3x3 kernel (stride S, no dilation), all
+/* Outputs x0..x0+B-1 of a 3x3 kernel (stride S, no dilation), all
  * channels: each input vector loaded feeds up to three of the B
  * accumulators, so a block of 8 costs 3*(7*S+3) input loads and 9 weight
- * loads for 72 FMAs instead of 144 loads. */
-KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_block(float *dst, ptrdiff_t dst_step, const float *const *rows,
-                                                 const int *ky_ok, ptrdiff_t ix0, const float *packed,
-                                                 const float *bias, const cnn_dwconv *d, const int S,
-                                                 const int B) {
+ * loads for 72 FMAs instead of 144 loads.  EDGE blocks also cover the
+ * padding (input columns outside the row load as zeros through a zero
+ * mask) and a row end (only the first `valid` outputs are stored), so the
+ * whole row runs in blocks. */
+KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_block(float *dst, const float *const *rows, const int *ky_ok,
+                                                 int x0, int valid, const float *packed, const float *bias,
+                                                 const cnn_dwconv *d, const int S, const int B,
+                                                 const int EDGE) {
     const cnn_conv *g = &d->geom;
     const int n = g->out_c, in_c = g->in_c;
+    const ptrdiff_t ix0 = (ptrdiff_t)x0 * S - g->pad_left, step = g->out_stride;
     const cnn_act *act = &g->act;
     const int relu = act->kind == CNN_ACT_RELU, has_max = relu && act->has_max;
     const __m512 zero = _mm512_setzero_ps(), slope = _mm512_set1_ps(act->negative_slope);
     const __m512 maxv = _mm512_set1_ps(act->max_value);
+    const int LOADS = (B - 1) * S + 3;
+    /* EDGE: column i's offset in the row, clamped inside it, and whether
+     * it exists (its loads are masked off when not) */
+    ptrdiff_t off[7 * 2 + 3];
+    unsigned inside = 0;
+    for (int i = 0; i < LOADS; i++) {
+        ptrdiff_t ix = ix0 + i;
+        inside |= (unsigned)(ix >= 0 && ix < g->in_w) << i;
+        off[i] = (ix < 0 ? 0 : ix >= g->in_w ? g->in_w - 1 : ix) * in_c;
+    }
     for (int c0 = 0; c0 < n; c0 += 16) {
         const __mmask16 m = n - c0 >= 16 ? 0xFFFF : (__mmask16)((1u << (n - c0)) - 1);
         __m512 acc[8];
         for (int o = 0; o < B; o++) acc[o] = _mm512_maskz_loadu_ps(m, bias + c0);
         for (int ky = 0; ky < 3; ky++) {
             if (!ky_ok[ky]) continue;
-            const float *src = rows[ky] + ix0 * in_c + c0;
-            const __m512 w0 = _mm512_maskz_loadu_ps(m, packed + (size_t)(ky * 3) * n + c0);
-            const __m512 w1 = _mm512_maskz_loadu_ps(m, packed + (size_t)(ky * 3 + 1) * n + c0);
-            const __m512 w2 = _mm512_maskz_loadu_ps(m, packed + (size_t)(ky * 3 + 2) * n + c0);
-            for (int j = 0; j < (B - 1) * S + 3; j++) {
-                const __m512 v = _mm512_maskz_loadu_ps(m, src + (ptrdiff_t)j * in_c);
-                for (int o = 0; o < B; o++) {
-                    const int kx = j - o * S;
-                    if (kx >= 0 && kx < 3)
-                        acc[o] = _mm512_fmadd_ps(v, kx == 0 ? w0 : kx == 1 ? w1 : w2, acc[o]);
-                }
+            __m512 w[3], v[7 * 2 + 3];
+            for (int kx = 0; kx < 3; kx++)
+                w[kx] = _mm512_maskz_loadu_ps(m, packed + (size_t)(ky * 3 + kx) * n + c0);
+            /* every index below is a constant once unrolled, so v[] and
+             * acc[] live in registers (8 + 17 + 3 of the 32) */
+            _Pragma("GCC unroll 17") for (int i = 0; i < LOADS; i++) {
+                const __mmask16 mi = !EDGE || inside >> i & 1 ? m : 0;
+                v[i] = _mm512_maskz_loadu_ps(mi, rows[ky] + (EDGE ? off[i] : (ix0 + i) * in_c) + c0);
+            }
+            _Pragma("GCC unroll 8") for (int o = 0; o < B; o++) {
+                acc[o] = _mm512_fmadd_ps(v[o * S], w[0], acc[o]);
+                acc[o] = _mm512_fmadd_ps(v[o * S + 1], w[1], acc[o]);
+                acc[o] = _mm512_fmadd_ps(v[o * S + 2], w[2], acc[o]);
             }
         }
         for (int o = 0; o < B; o++) {
+            if (EDGE && o >= valid) break;
             __m512 v = acc[o];
             if (relu) {
                 v = _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v, slope);
                 if (has_max) v = _mm512_min_ps(v, maxv);
             }
-            _mm512_mask_storeu_ps(dst + o * dst_step + c0, m, v);
+            _mm512_mask_storeu_ps(dst + o * step + c0, m, v);
         }
+    }
+}
+
+/* A whole output row of a 3x3 depthwise convolution with stride S, in
+ * blocks of B outputs (7 when that divides the row and 8 does not: 14, 28
+ * and 7 wide rows then waste nothing).  No software prefetch: the
+ * hardware prefetcher follows the three input rows, and explicit
+ * prefetches measured slower. */
+KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_row(float *out_row, const float *const *rows, const int *ky_ok,
+                                               const float *packed, const cnn_dwconv *d, const int S,
+                                               const int B) {
+    const cnn_conv *g = &d->geom;
+    const float *bias = packed + (size_t)9 * g->out_c;
+    for (int x0 = 0; x0 < g->out_w; x0 += B) {
+        const int valid = g->out_w - x0 < B ? g->out_w - x0 : B;
+        const ptrdiff_t ix0 = (ptrdiff_t)x0 * S - g->pad_left;
+        float *dst = out_row + (size_t)x0 * g->out_stride;
+        if (ix0 >= 0 && ix0 + (B - 1) * S + 2 < g->in_w && valid == B)
+            dw3x3_block(dst, rows, ky_ok, x0, B, packed, bias, d, S, B, 0);
+        else
+            dw3x3_block(dst, rows, ky_ok, x0, valid, packed, bias, d, S, B, 1);
     }
 }
 
@@ -224,6 +263,20 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const 
         ky_ok[ky] = iy >= 0 && iy < g->in_h;
         rows[ky] = ky_ok[ky] ? in + (size_t)iy * in_w * g->in_c : in;
     }
+    if (KH == 3 && KW == 3 && dw == 1 && (sw == 1 || sw == 2) && act->kind != CNN_ACT_TANH &&
+        act->kind != CNN_ACT_SIGMOID) {
+        float *out_row = out + (size_t)y * g->out_w * g->out_stride;
+        const int seven = g->out_w % 8 != 0 && g->out_w % 7 == 0;
+        if (sw == 1 && seven)
+            dw3x3_row(out_row, rows, ky_ok, packed, d, 1, 7);
+        else if (sw == 1)
+            dw3x3_row(out_row, rows, ky_ok, packed, d, 1, 8);
+        else if (seven)
+            dw3x3_row(out_row, rows, ky_ok, packed, d, 2, 7);
+        else
+            dw3x3_row(out_row, rows, ky_ok, packed, d, 2, 8);
+        return;
+    }
     /* The input rows the next output row adds (stride_h of them), fetched
      * into L2 alongside this row's work: they usually come from L3. */
     const float *next_rows[2] = {NULL, NULL};
@@ -231,12 +284,10 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const 
         int iy = (y + 1) * g->stride_h + (KH - 1) * g->dil_h - g->pad_top - s;
         if (y + 1 < g->out_h && iy >= 0 && iy < g->in_h) next_rows[s] = in + (size_t)iy * in_w * g->in_c;
     }
-    const size_t row_floats = (size_t)in_w * g->in_c;
-    const size_t prefetch_step = (row_floats + (size_t)g->out_w - 1) / (size_t)g->out_w;
     /* Pixel by pixel, all channels: input and output stream through
      * memory in order, and the few KB of weights stay in L1. */
-    const int fast = KH == 3 && KW == 3 && dw == 1 && (sw == 1 || sw == 2) && act->kind != CNN_ACT_TANH &&
-                     act->kind != CNN_ACT_SIGMOID;
+    const size_t row_floats = (size_t)in_w * g->in_c;
+    const size_t prefetch_step = (row_floats + (size_t)g->out_w - 1) / (size_t)g->out_w;
     for (int x = 0; x < g->out_w; x++) {
         for (int s = 0; s < 2; s++)
             if (next_rows[s]) {
@@ -245,22 +296,6 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const 
                 for (size_t f = 0; f < prefetch_step; f += 16)
                     _mm_prefetch((const char *)(from + f), _MM_HINT_T1);
             }
-        if (fast && x >= x_lo && x + 4 <= x_hi) {
-            float *dst = out + ((size_t)y * g->out_w + x) * g->out_stride;
-            const int wide = x + 8 <= x_hi;
-            const ptrdiff_t ix0 = (ptrdiff_t)x * sw - g->pad_left;
-            const ptrdiff_t step = g->out_stride;
-            if (sw == 1 && wide)
-                dw3x3_block(dst, step, rows, ky_ok, ix0, packed, bias, d, 1, 8);
-            else if (sw == 1)
-                dw3x3_block(dst, step, rows, ky_ok, ix0, packed, bias, d, 1, 4);
-            else if (wide)
-                dw3x3_block(dst, step, rows, ky_ok, ix0, packed, bias, d, 2, 8);
-            else
-                dw3x3_block(dst, step, rows, ky_ok, ix0, packed, bias, d, 2, 4);
-            x += wide ? 7 : 3;
-            continue;
-        }
         const int interior = x >= x_lo && x < x_hi;
         const int ix0 = x * sw - g->pad_left;
         const float *src[16 * 16];
