@@ -10,7 +10,8 @@
  *   - an add is fused into a convolution producing one of its inputs (the
  *     other is added in the epilogue, possibly in place);
  *   - the inputs of a concatenation write straight into their channel slice;
- *   - zero padding in front of a convolution becomes the convolution's own;
+ *   - zero padding in front of a convolution becomes the convolution's own,
+ *     and in front of a max pooling of a ReLU's output the pooling's own;
  *   - auxiliary heads are dropped unless asked for.
  * The summary still shows the model as written: these change the plan only.
  *
@@ -140,6 +141,16 @@ static void window(const Builder *b, const Layer *l, const char *size_arg, int i
     c->out_stride = c->out_c;
 }
 
+/* Where a layer reading `in` gets its data, and the padding a folded
+ * zero_padding2d in between adds. */
+static int unpadded_source(const Builder *b, int in, int *top, int *left) {
+    *top = *left = 0;
+    if (!b->pad_folded[in]) return in;
+    const Attr *zp = layer_attr(&b->g->layers[in], "padding");
+    *top = (int)zp->i[0], *left = (int)zp->i[2];
+    return b->g->layers[in].in[0];
+}
+
 /* ---- weights ---- */
 
 long long plan_raw_offset(const Graph *g, int layer, const char *var) {
@@ -200,12 +211,7 @@ static void make_view(Builder *b, int layer, int of) {
 /* ---- one layer ---- */
 
 static void plan_conv(Builder *b, int i, const Layer *l) {
-    int in = l->in[0], top = 0, left = 0, src = in;
-    if (b->pad_folded[in]) {
-        const Attr *zp = layer_attr(&b->g->layers[in], "padding");
-        top = (int)zp->i[0], left = (int)zp->i[2];
-        src = b->g->layers[in].in[0];
-    }
+    int top, left, src = unpadded_source(b, l->in[0], &top, &left);
     int softmax;
     cnn_act act = layer_act(l, &softmax);
     int use_bias = layer_attr(l, "use_bias")->i[0] != 0;
@@ -394,12 +400,13 @@ static void plan_concat(Builder *b, int i, const Layer *l) {
 
 static void plan_pool(Builder *b, int i, const Layer *l, KernelKind kind) {
     cnn_conv c;
-    window(b, l, "pool_size", l->in[0], 0, 0, &c);
+    int top, left, src = unpadded_source(b, l->in[0], &top, &left);
+    window(b, l, "pool_size", src, top, left, &c);
     Step *s = new_step(b, kind, i);
     cnn_pool p = {c.in_h, c.in_w,     c.in_c,     c.out_h,   c.out_w,    c.k_h,
                   c.k_w,  c.stride_h, c.stride_w, c.pad_top, c.pad_left, c.in_c};
     s->pool = p;
-    s->in[0] = l->in[0];
+    s->in[0] = src;
     s->n_in = 1;
 }
 
@@ -418,13 +425,32 @@ static void plan_simple(Builder *b, int i, const Layer *l, KernelKind kind) {
     }
 }
 
-/* A zero_padding2d read only by a convolution becomes that convolution's padding. */
-static int pad_foldable(const Builder *b, int i) {
+/* Whether tensor t never holds a negative value: its producer ends in a
+ * ReLU without a negative slope. */
+static int non_negative(Builder *b, int t) {
+    int s = b->step_of[root(b, t)];
+    if (s < 0) return 0;
+    Step *st = &b->p->steps[s];
+    const cnn_act *a = act_slot(st);
+    return st->out == root(b, t) && a && a->kind == CNN_ACT_RELU && a->negative_slope == 0.0f;
+}
+
+/* A zero_padding2d read only by a convolution becomes that convolution's
+ * padding.  Before a max pooling it becomes the pooling's padding (which
+ * ignores positions outside the input) when that gives the same maximum:
+ * the input is never negative, so a zero never wins, and every window
+ * keeps at least one real input (each pad smaller than the window). */
+static int pad_foldable(Builder *b, int i) {
     const Graph *g = b->g;
     if (b->consumers[i] != 1 || b->is_output[i]) return 0;
     for (int j = i + 1; j < g->n; j++) {
         const Layer *c = &g->layers[j];
         if (!live(b, j) || c->n_in != 1 || c->in[0] != i) continue;
+        if (strcmp(c->op->name, "max_pooling2d") == 0) {
+            const Attr *zp = layer_attr(&g->layers[i], "padding"), *ps = layer_attr(c, "pool_size");
+            return !layer_attr(c, "padding")->same && zp->i[0] < ps->i[0] && zp->i[1] < ps->i[0] &&
+                   zp->i[2] < ps->i[1] && zp->i[3] < ps->i[1] && non_negative(b, g->layers[i].in[0]);
+        }
         return strcmp(c->op->name, "conv2d") == 0 || strcmp(c->op->name, "depthwise_conv2d") == 0 ||
                strcmp(c->op->name, "separable_conv2d") == 0;
     }
