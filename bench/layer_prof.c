@@ -109,6 +109,24 @@ void __wrap_cnn_dwconv_forward(float *out, const float *in, const float *packed,
     record(s, now_us() - t0);
 }
 
+void __real_cnn_conv_dw_forward(float *, const float *, float *, const float *, const float *,
+                                const cnn_conv *, const cnn_dwconv *);
+void __wrap_cnn_conv_dw_forward(float *out, const float *in, float *ring, const float *cp, const float *dp,
+                                const cnn_conv *c, const cnn_dwconv *d) {
+    site *s = find(RA, d);
+    if (s && !s->calls) {
+        snprintf(s->kind, sizeof s->kind, "conv+dw");
+        snprintf(s->shape, sizeof s->shape, "%dx%dx%d k%dx%d s%d -> %dx%dx%d dw s%d -> %dx%d", c->in_h,
+                 c->in_w, c->in_c, c->k_h, c->k_w, c->stride_h, c->out_h, c->out_w, c->out_c,
+                 d->geom.stride_h, d->geom.out_h, d->geom.out_w);
+        s->macs = (double)c->out_h * c->out_w * c->out_c * c->k_h * c->k_w * c->in_c +
+                  (double)d->geom.out_h * d->geom.out_w * d->geom.out_c * d->geom.k_h * d->geom.k_w;
+    }
+    double t0 = now_us();
+    __real_cnn_conv_dw_forward(out, in, ring, cp, dp, c, d);
+    record(s, now_us() - t0);
+}
+
 #define WRAP_POOL(NAME)                                                                                      \
     void __real_##NAME(float *, const float *, const cnn_pool *);                                            \
     void __wrap_##NAME(float *out, const float *in, const cnn_pool *p) {                                     \

@@ -12,7 +12,7 @@ D=$B/prof
 mkdir -p $D
 make --no-print-directory -s $B/gen/$m.c $B/libcnnrt.a $B/ref/random_weights
 wraps=""
-for f in conv_forward dwconv_forward maxpool_forward avgpool_forward zero_pad add activate \
+for f in conv_forward dwconv_forward conv_dw_forward maxpool_forward avgpool_forward zero_pad add activate \
          copy_channels global_avgpool global_maxpool softmax lrn; do
     wraps="$wraps -Wl,--wrap=cnn_$f"
 done

@@ -102,6 +102,13 @@ static void emit_descriptors(const Emit *e) {
             emit_conv_fields(out, &st->dw.geom);
             fprintf(out, ", %d}", st->dw.depth_multiplier);
             break;
+        case K_CONV_DW:
+            fprintf(out, "static const cnn_conv %s_s%d = ", e->prefix, s);
+            emit_conv_fields(out, &st->conv);
+            fprintf(out, ";\nstatic const cnn_dwconv %s_s%dd = {", e->prefix, s);
+            emit_conv_fields(out, &st->dw.geom);
+            fprintf(out, ", %d}", st->dw.depth_multiplier);
+            break;
         case K_MAXPOOL:
         case K_AVGPOOL: {
             const cnn_pool *p = &st->pool;
@@ -138,10 +145,13 @@ static void emit_tensor_specs(const Emit *e) {
     fprintf(out, "};\n");
 }
 
-static int step_index_of_prep(const Plan *p, int prep) {
-    for (int s = 0; s < p->n_steps; s++)
-        if (p->steps[s].prep == prep) return s;
-    return -1;
+/* The descriptor a prep packs for: "&PREFIX_sN", or "&PREFIX_sNd" for the
+ * depthwise half of a K_CONV_DW step. */
+static void prep_desc(const Emit *e, int prep, char *buf, size_t size) {
+    for (int s = 0; s < e->p->n_steps; s++) {
+        if (e->p->steps[s].prep == prep) snprintf(buf, size, "&%s_s%d", e->prefix, s);
+        if (e->p->steps[s].dw_prep == prep) snprintf(buf, size, "&%s_s%dd", e->prefix, s);
+    }
 }
 
 static void emit_preps(const Emit *e) {
@@ -154,11 +164,10 @@ static void emit_preps(const Emit *e) {
         const cnn_prep *r = &p->preps[i];
         char eps[32], desc[64];
         fmt_float(eps, sizeof eps, r->eps);
-        int s = step_index_of_prep(p, i);
         if (r->kind == CNN_PREP_SCALE_SHIFT)
             snprintf(desc, sizeof desc, "NULL");
         else
-            snprintf(desc, sizeof desc, "&%s_s%d", e->prefix, s);
+            prep_desc(e, i, desc, sizeof desc);
         fprintf(out, "    {%s, %s, %d, %lld, %lld, %lld, %lld, %lld, %lld, %s, %lld},\n", kinds[r->kind],
                 desc, r->channels, r->kernel, r->bias, r->gamma, r->beta, r->mean, r->var, eps, r->packed);
     }
@@ -198,6 +207,13 @@ static void emit_step(const Emit *e, int s) {
         fprintf(out, "    cnn_dwconv_forward(%s, %s, w + %lld, &%s_s%d);\n", o, in,
                 e->p->preps[st->prep].packed, pre, s);
         break;
+    case K_CONV_DW: {
+        char ring[64];
+        tensor_ref(e, st->ring, 0, ring, sizeof ring);
+        fprintf(out, "    cnn_conv_dw_forward(%s, %s, %s, w + %lld, w + %lld, &%s_s%d, &%s_s%dd);\n", o, in,
+                ring, e->p->preps[st->prep].packed, e->p->preps[st->dw_prep].packed, pre, s, pre, s);
+        break;
+    }
     case K_MAXPOOL: fprintf(out, "    cnn_maxpool_forward(%s, %s, &%s_s%d);\n", o, in, pre, s); break;
     case K_AVGPOOL: fprintf(out, "    cnn_avgpool_forward(%s, %s, &%s_s%d);\n", o, in, pre, s); break;
     case K_GLOBAL_AVG:

@@ -12,7 +12,10 @@
  *   - the inputs of a concatenation write straight into their channel slice;
  *   - zero padding in front of a convolution becomes the convolution's own,
  *     and in front of a max pooling of a ReLU's output the pooling's own;
- *   - auxiliary heads are dropped unless asked for.
+ *   - auxiliary heads are dropped unless asked for;
+ *   - a convolution whose output only the depthwise convolution after it
+ *     reads runs with it as one step, through a ring of a few rows (when
+ *     the runtime's cnn_conv_dw_fusable says it pays).
  * The summary still shows the model as written: these change the plan only.
  *
  * Memory: every remaining tensor gets a buffer live from the step that
@@ -65,6 +68,8 @@ static Step *new_step(Builder *b, KernelKind kind, int layer) {
     s->out = layer;
     s->residual = -1;
     s->prep = -1;
+    s->dw_prep = -1;
+    s->ring = -1;
     b->step_of[layer] = p->n_steps - 1;
     return s;
 }
@@ -200,7 +205,7 @@ static Step *fusable_producer(Builder *b, int in) {
 }
 
 static void note_folded(Step *s, int layer) {
-    if (s->n_folded < 4) s->folded[s->n_folded++] = layer;
+    if (s->n_folded < 8) s->folded[s->n_folded++] = layer;
 }
 
 static void make_view(Builder *b, int layer, int of) {
@@ -495,6 +500,39 @@ static void plan_layer(Builder *b, int i) {
     }
 }
 
+/* ---- convolution + depthwise ---- */
+
+/* Steps are in execution order.  A K_CONV followed by the K_DWCONV that
+ * is the only reader of its output becomes one K_CONV_DW; the
+ * intermediate tensor is then never written and gets no memory, the ring
+ * takes its place. */
+static void fuse_conv_dw(Builder *b) {
+    Plan *p = b->p;
+    int n = 0;
+    for (int s = 0; s < p->n_steps; s++) {
+        Step *st = &p->steps[s], *nx = s + 1 < p->n_steps ? &p->steps[s + 1] : NULL;
+        p->steps[n] = *st;
+        st = &p->steps[n++];
+        int mid = nx ? nx->in[0] : -1; /* a view of the convolution's output, read only here */
+        if (!nx || st->kind != K_CONV || nx->kind != K_DWCONV || st->residual >= 0 || mid >= b->g->n ||
+            root(b, mid) != st->out || b->consumers[mid] != 1 || b->is_output[mid] || !b->exclusive[mid] ||
+            !cnn_conv_dw_fusable(&st->conv, &nx->dw))
+            continue;
+        st->kind = K_CONV_DW;
+        st->dw = nx->dw;
+        st->dw_prep = nx->prep;
+        st->out = nx->out;
+        note_folded(st, nx->layer);
+        for (int k = 0; k < nx->n_folded; k++) note_folded(st, nx->folded[k]);
+        st->ring = new_tensor(b);
+        p->tensors[st->ring].channels = st->conv.out_c;
+        p->tensors[st->ring].pixels =
+            (long long)(cnn_conv_dw_ring_floats(&st->conv, &st->dw) / st->conv.out_c);
+        s++; /* the depthwise step is now part of this one */
+    }
+    p->n_steps = n;
+}
+
 /* ---- memory ---- */
 
 static int buf_resolve(const Plan *p, int b) {
@@ -564,6 +602,7 @@ static void liveness(Plan *p) {
         if (st->out >= 0) touch(p, st->out, s);
         for (int k = 0; k < st->n_in; k++) touch(p, st->in[k], s);
         if (st->residual >= 0) touch(p, st->residual, s);
+        if (st->ring >= 0) touch(p, st->ring, s);
     }
     for (int b = 0; b < p->n_bufs; b++)
         if (p->bufs[b].kind == B_INPUT) p->bufs[b].first = 0;
@@ -680,9 +719,10 @@ static void place_weights(Plan *p) {
         Step *st = &p->steps[s];
         if (st->prep < 0) continue;
         cnn_prep *r = &p->preps[st->prep];
-        r->desc = st->kind == K_CONV     ? (const void *)&st->conv
-                  : st->kind == K_DWCONV ? (const void *)&st->dw
-                                         : NULL;
+        r->desc = st->kind == K_CONV || st->kind == K_CONV_DW ? (const void *)&st->conv
+                  : st->kind == K_DWCONV                      ? (const void *)&st->dw
+                                                              : NULL;
+        if (st->dw_prep >= 0) p->preps[st->dw_prep].desc = &st->dw;
     }
     long long offset = 0;
     for (int i = 0; i < p->n_preps; i++) {
@@ -745,6 +785,7 @@ Plan *plan_build(const Graph *g, int keep_aux) {
 
     /* Steps were created in program order; fusions moved some later. */
     sort_steps(p);
+    fuse_conv_dw(&b);
     assign_views(&b);
     liveness(p);
     in_place(p);

@@ -14,8 +14,9 @@
 #include "cnnrt.h"
 
 typedef enum {
-    K_CONV,   /* conv2d, dense, separable's pointwise half: cnn_conv_forward */
-    K_DWCONV, /* depthwise_conv2d, separable's depthwise half */
+    K_CONV,    /* conv2d, dense, separable's pointwise half: cnn_conv_forward */
+    K_DWCONV,  /* depthwise_conv2d, separable's depthwise half */
+    K_CONV_DW, /* a K_CONV whose output only the K_DWCONV after it reads: both, through a ring */
     K_MAXPOOL,
     K_AVGPOOL,
     K_GLOBAL_AVG,
@@ -52,17 +53,19 @@ typedef struct {
 typedef struct {
     KernelKind kind;
     int layer;     /* the layer it implements; its name goes into a comment */
-    int folded[4]; /* layers fused or folded into it */
+    int folded[8]; /* layers fused or folded into it */
     int n_folded;
     int pos;          /* program position that orders the steps */
     int out;          /* tensor */
     int in[16], n_in; /* tensors */
     int residual;     /* tensor added in the epilogue, or -1 */
-    cnn_conv conv;    /* K_CONV (also dense) */
-    cnn_dwconv dw;    /* K_DWCONV */
+    cnn_conv conv;    /* K_CONV (also dense), K_CONV_DW */
+    cnn_dwconv dw;    /* K_DWCONV, K_CONV_DW */
     cnn_pool pool;    /* K_MAXPOOL, K_AVGPOOL */
     cnn_act act;      /* fused activation (K_CONV, K_DWCONV, K_ADD, K_ACTIVATE) */
     int prep;         /* index into Plan.preps (its weights), or -1 */
+    int dw_prep;      /* K_CONV_DW: the depthwise half's weights */
+    int ring;         /* K_CONV_DW: tensor of cnn_conv_dw_ring_floats() floats */
     int pad[4];       /* K_ZERO_PAD: top, bottom, left, right */
     int slice;        /* K_COPY_CHANNELS: first channel of the slice written */
     int output;       /* K_COPY: which output parameter */

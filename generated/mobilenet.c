@@ -5,40 +5,40 @@
 #include "cnnrt.h"
 #include "mobilenet.h"
 
-/* Activations: 4816896 bytes placed by liveness (lower bound 4816896 bytes). */
-static float mobilenet_arena[1204224];
+/* Activations: 2809856 bytes placed by liveness (lower bound 2809856 bytes). */
+static float mobilenet_arena[702464];
 
 /* Weights packed for the kernels: 4245632 floats (4253864 Keras parameters). */
 static float mobilenet_packed[4245632];
 
 static const cnn_conv mobilenet_s0 = {224, 224, 3, 112, 112, 32, 3, 3, 2, 2, 1, 1, 0, 0, 32, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
-static const cnn_dwconv mobilenet_s1 = {{112, 112, 32, 112, 112, 32, 3, 3, 1, 1, 1, 1, 1, 1, 32, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
-static const cnn_conv mobilenet_s2 = {112, 112, 32, 112, 112, 64, 1, 1, 1, 1, 1, 1, 0, 0, 64, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
-static const cnn_dwconv mobilenet_s3 = {{112, 112, 64, 56, 56, 64, 3, 3, 2, 2, 1, 1, 0, 0, 64, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
-static const cnn_conv mobilenet_s4 = {56, 56, 64, 56, 56, 128, 1, 1, 1, 1, 1, 1, 0, 0, 128, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
-static const cnn_dwconv mobilenet_s5 = {{56, 56, 128, 56, 56, 128, 3, 3, 1, 1, 1, 1, 1, 1, 128, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
-static const cnn_conv mobilenet_s6 = {56, 56, 128, 56, 56, 128, 1, 1, 1, 1, 1, 1, 0, 0, 128, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
-static const cnn_dwconv mobilenet_s7 = {{56, 56, 128, 28, 28, 128, 3, 3, 2, 2, 1, 1, 0, 0, 128, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
-static const cnn_conv mobilenet_s8 = {28, 28, 128, 28, 28, 256, 1, 1, 1, 1, 1, 1, 0, 0, 256, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
-static const cnn_dwconv mobilenet_s9 = {{28, 28, 256, 28, 28, 256, 3, 3, 1, 1, 1, 1, 1, 1, 256, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
-static const cnn_conv mobilenet_s10 = {28, 28, 256, 28, 28, 256, 1, 1, 1, 1, 1, 1, 0, 0, 256, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
-static const cnn_dwconv mobilenet_s11 = {{28, 28, 256, 14, 14, 256, 3, 3, 2, 2, 1, 1, 0, 0, 256, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
-static const cnn_conv mobilenet_s12 = {14, 14, 256, 14, 14, 512, 1, 1, 1, 1, 1, 1, 0, 0, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
-static const cnn_dwconv mobilenet_s13 = {{14, 14, 512, 14, 14, 512, 3, 3, 1, 1, 1, 1, 1, 1, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
-static const cnn_conv mobilenet_s14 = {14, 14, 512, 14, 14, 512, 1, 1, 1, 1, 1, 1, 0, 0, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
-static const cnn_dwconv mobilenet_s15 = {{14, 14, 512, 14, 14, 512, 3, 3, 1, 1, 1, 1, 1, 1, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
-static const cnn_conv mobilenet_s16 = {14, 14, 512, 14, 14, 512, 1, 1, 1, 1, 1, 1, 0, 0, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
-static const cnn_dwconv mobilenet_s17 = {{14, 14, 512, 14, 14, 512, 3, 3, 1, 1, 1, 1, 1, 1, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
-static const cnn_conv mobilenet_s18 = {14, 14, 512, 14, 14, 512, 1, 1, 1, 1, 1, 1, 0, 0, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
-static const cnn_dwconv mobilenet_s19 = {{14, 14, 512, 14, 14, 512, 3, 3, 1, 1, 1, 1, 1, 1, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
-static const cnn_conv mobilenet_s20 = {14, 14, 512, 14, 14, 512, 1, 1, 1, 1, 1, 1, 0, 0, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
-static const cnn_dwconv mobilenet_s21 = {{14, 14, 512, 14, 14, 512, 3, 3, 1, 1, 1, 1, 1, 1, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
-static const cnn_conv mobilenet_s22 = {14, 14, 512, 14, 14, 512, 1, 1, 1, 1, 1, 1, 0, 0, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
-static const cnn_dwconv mobilenet_s23 = {{14, 14, 512, 7, 7, 512, 3, 3, 2, 2, 1, 1, 0, 0, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
-static const cnn_conv mobilenet_s24 = {7, 7, 512, 7, 7, 1024, 1, 1, 1, 1, 1, 1, 0, 0, 1024, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
-static const cnn_dwconv mobilenet_s25 = {{7, 7, 1024, 7, 7, 1024, 3, 3, 1, 1, 1, 1, 1, 1, 1024, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
-static const cnn_conv mobilenet_s26 = {7, 7, 1024, 7, 7, 1024, 1, 1, 1, 1, 1, 1, 0, 0, 1024, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
-static const cnn_conv mobilenet_s28 = {1, 1, 1024, 1, 1, 1000, 1, 1, 1, 1, 1, 1, 0, 0, 1000, {CNN_ACT_LINEAR, 0.0f, 0, 0.0f}};
+static const cnn_dwconv mobilenet_s0d = {{112, 112, 32, 112, 112, 32, 3, 3, 1, 1, 1, 1, 1, 1, 32, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
+static const cnn_conv mobilenet_s1 = {112, 112, 32, 112, 112, 64, 1, 1, 1, 1, 1, 1, 0, 0, 64, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
+static const cnn_dwconv mobilenet_s1d = {{112, 112, 64, 56, 56, 64, 3, 3, 2, 2, 1, 1, 0, 0, 64, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
+static const cnn_conv mobilenet_s2 = {56, 56, 64, 56, 56, 128, 1, 1, 1, 1, 1, 1, 0, 0, 128, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
+static const cnn_dwconv mobilenet_s2d = {{56, 56, 128, 56, 56, 128, 3, 3, 1, 1, 1, 1, 1, 1, 128, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
+static const cnn_conv mobilenet_s3 = {56, 56, 128, 56, 56, 128, 1, 1, 1, 1, 1, 1, 0, 0, 128, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
+static const cnn_dwconv mobilenet_s3d = {{56, 56, 128, 28, 28, 128, 3, 3, 2, 2, 1, 1, 0, 0, 128, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
+static const cnn_conv mobilenet_s4 = {28, 28, 128, 28, 28, 256, 1, 1, 1, 1, 1, 1, 0, 0, 256, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
+static const cnn_dwconv mobilenet_s4d = {{28, 28, 256, 28, 28, 256, 3, 3, 1, 1, 1, 1, 1, 1, 256, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
+static const cnn_conv mobilenet_s5 = {28, 28, 256, 28, 28, 256, 1, 1, 1, 1, 1, 1, 0, 0, 256, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
+static const cnn_dwconv mobilenet_s5d = {{28, 28, 256, 14, 14, 256, 3, 3, 2, 2, 1, 1, 0, 0, 256, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
+static const cnn_conv mobilenet_s6 = {14, 14, 256, 14, 14, 512, 1, 1, 1, 1, 1, 1, 0, 0, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
+static const cnn_dwconv mobilenet_s6d = {{14, 14, 512, 14, 14, 512, 3, 3, 1, 1, 1, 1, 1, 1, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
+static const cnn_conv mobilenet_s7 = {14, 14, 512, 14, 14, 512, 1, 1, 1, 1, 1, 1, 0, 0, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
+static const cnn_dwconv mobilenet_s8 = {{14, 14, 512, 14, 14, 512, 3, 3, 1, 1, 1, 1, 1, 1, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
+static const cnn_conv mobilenet_s9 = {14, 14, 512, 14, 14, 512, 1, 1, 1, 1, 1, 1, 0, 0, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
+static const cnn_dwconv mobilenet_s10 = {{14, 14, 512, 14, 14, 512, 3, 3, 1, 1, 1, 1, 1, 1, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
+static const cnn_conv mobilenet_s11 = {14, 14, 512, 14, 14, 512, 1, 1, 1, 1, 1, 1, 0, 0, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
+static const cnn_dwconv mobilenet_s12 = {{14, 14, 512, 14, 14, 512, 3, 3, 1, 1, 1, 1, 1, 1, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
+static const cnn_conv mobilenet_s13 = {14, 14, 512, 14, 14, 512, 1, 1, 1, 1, 1, 1, 0, 0, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
+static const cnn_dwconv mobilenet_s14 = {{14, 14, 512, 14, 14, 512, 3, 3, 1, 1, 1, 1, 1, 1, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
+static const cnn_conv mobilenet_s15 = {14, 14, 512, 14, 14, 512, 1, 1, 1, 1, 1, 1, 0, 0, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
+static const cnn_dwconv mobilenet_s16 = {{14, 14, 512, 7, 7, 512, 3, 3, 2, 2, 1, 1, 0, 0, 512, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
+static const cnn_conv mobilenet_s17 = {7, 7, 512, 7, 7, 1024, 1, 1, 1, 1, 1, 1, 0, 0, 1024, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
+static const cnn_dwconv mobilenet_s18 = {{7, 7, 1024, 7, 7, 1024, 3, 3, 1, 1, 1, 1, 1, 1, 1024, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};
+static const cnn_conv mobilenet_s19 = {7, 7, 1024, 7, 7, 1024, 1, 1, 1, 1, 1, 1, 0, 0, 1024, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
+static const cnn_conv mobilenet_s21 = {1, 1, 1024, 1, 1, 1000, 1, 1, 1, 1, 1, 1, 0, 0, 1000, {CNN_ACT_LINEAR, 0.0f, 0, 0.0f}};
 
 /* The Keras tensors a weights file must hold, in this order. */
 static const cnn_tensor_spec mobilenet_tensors[] = {
@@ -184,33 +184,33 @@ static const cnn_tensor_spec mobilenet_tensors[] = {
 /* Batch normalization folding and packing, done once per load by cnn_prepare. */
 static const cnn_prep mobilenet_preps[] = {
     {CNN_PREP_CONV, &mobilenet_s0, 32, 0, -1, 864, 896, 928, 960, 0.00100000005f, 0},
-    {CNN_PREP_DWCONV, &mobilenet_s1, 32, 992, -1, 1280, 1312, 1344, 1376, 0.00100000005f, 896},
-    {CNN_PREP_CONV, &mobilenet_s2, 64, 1408, -1, 3456, 3520, 3584, 3648, 0.00100000005f, 1216},
-    {CNN_PREP_DWCONV, &mobilenet_s3, 64, 3712, -1, 4288, 4352, 4416, 4480, 0.00100000005f, 3328},
-    {CNN_PREP_CONV, &mobilenet_s4, 128, 4544, -1, 12736, 12864, 12992, 13120, 0.00100000005f, 3968},
-    {CNN_PREP_DWCONV, &mobilenet_s5, 128, 13248, -1, 14400, 14528, 14656, 14784, 0.00100000005f, 12288},
-    {CNN_PREP_CONV, &mobilenet_s6, 128, 14912, -1, 31296, 31424, 31552, 31680, 0.00100000005f, 13568},
-    {CNN_PREP_DWCONV, &mobilenet_s7, 128, 31808, -1, 32960, 33088, 33216, 33344, 0.00100000005f, 30080},
-    {CNN_PREP_CONV, &mobilenet_s8, 256, 33472, -1, 66240, 66496, 66752, 67008, 0.00100000005f, 31360},
-    {CNN_PREP_DWCONV, &mobilenet_s9, 256, 67264, -1, 69568, 69824, 70080, 70336, 0.00100000005f, 64384},
-    {CNN_PREP_CONV, &mobilenet_s10, 256, 70592, -1, 136128, 136384, 136640, 136896, 0.00100000005f, 66944},
-    {CNN_PREP_DWCONV, &mobilenet_s11, 256, 137152, -1, 139456, 139712, 139968, 140224, 0.00100000005f, 132736},
-    {CNN_PREP_CONV, &mobilenet_s12, 512, 140480, -1, 271552, 272064, 272576, 273088, 0.00100000005f, 135296},
-    {CNN_PREP_DWCONV, &mobilenet_s13, 512, 273600, -1, 278208, 278720, 279232, 279744, 0.00100000005f, 266880},
-    {CNN_PREP_CONV, &mobilenet_s14, 512, 280256, -1, 542400, 542912, 543424, 543936, 0.00100000005f, 272000},
-    {CNN_PREP_DWCONV, &mobilenet_s15, 512, 544448, -1, 549056, 549568, 550080, 550592, 0.00100000005f, 534656},
-    {CNN_PREP_CONV, &mobilenet_s16, 512, 551104, -1, 813248, 813760, 814272, 814784, 0.00100000005f, 539776},
-    {CNN_PREP_DWCONV, &mobilenet_s17, 512, 815296, -1, 819904, 820416, 820928, 821440, 0.00100000005f, 802432},
-    {CNN_PREP_CONV, &mobilenet_s18, 512, 821952, -1, 1084096, 1084608, 1085120, 1085632, 0.00100000005f, 807552},
-    {CNN_PREP_DWCONV, &mobilenet_s19, 512, 1086144, -1, 1090752, 1091264, 1091776, 1092288, 0.00100000005f, 1070208},
-    {CNN_PREP_CONV, &mobilenet_s20, 512, 1092800, -1, 1354944, 1355456, 1355968, 1356480, 0.00100000005f, 1075328},
-    {CNN_PREP_DWCONV, &mobilenet_s21, 512, 1356992, -1, 1361600, 1362112, 1362624, 1363136, 0.00100000005f, 1337984},
-    {CNN_PREP_CONV, &mobilenet_s22, 512, 1363648, -1, 1625792, 1626304, 1626816, 1627328, 0.00100000005f, 1343104},
-    {CNN_PREP_DWCONV, &mobilenet_s23, 512, 1627840, -1, 1632448, 1632960, 1633472, 1633984, 0.00100000005f, 1605760},
-    {CNN_PREP_CONV, &mobilenet_s24, 1024, 1634496, -1, 2158784, 2159808, 2160832, 2161856, 0.00100000005f, 1610880},
-    {CNN_PREP_DWCONV, &mobilenet_s25, 1024, 2162880, -1, 2172096, 2173120, 2174144, 2175168, 0.00100000005f, 2136192},
-    {CNN_PREP_CONV, &mobilenet_s26, 1024, 2176192, -1, 3224768, 3225792, 3226816, 3227840, 0.00100000005f, 2146432},
-    {CNN_PREP_CONV, &mobilenet_s28, 1000, 3228864, 4252864, -1, -1, -1, -1, 0.0f, 3196032},
+    {CNN_PREP_DWCONV, &mobilenet_s0d, 32, 992, -1, 1280, 1312, 1344, 1376, 0.00100000005f, 896},
+    {CNN_PREP_CONV, &mobilenet_s1, 64, 1408, -1, 3456, 3520, 3584, 3648, 0.00100000005f, 1216},
+    {CNN_PREP_DWCONV, &mobilenet_s1d, 64, 3712, -1, 4288, 4352, 4416, 4480, 0.00100000005f, 3328},
+    {CNN_PREP_CONV, &mobilenet_s2, 128, 4544, -1, 12736, 12864, 12992, 13120, 0.00100000005f, 3968},
+    {CNN_PREP_DWCONV, &mobilenet_s2d, 128, 13248, -1, 14400, 14528, 14656, 14784, 0.00100000005f, 12288},
+    {CNN_PREP_CONV, &mobilenet_s3, 128, 14912, -1, 31296, 31424, 31552, 31680, 0.00100000005f, 13568},
+    {CNN_PREP_DWCONV, &mobilenet_s3d, 128, 31808, -1, 32960, 33088, 33216, 33344, 0.00100000005f, 30080},
+    {CNN_PREP_CONV, &mobilenet_s4, 256, 33472, -1, 66240, 66496, 66752, 67008, 0.00100000005f, 31360},
+    {CNN_PREP_DWCONV, &mobilenet_s4d, 256, 67264, -1, 69568, 69824, 70080, 70336, 0.00100000005f, 64384},
+    {CNN_PREP_CONV, &mobilenet_s5, 256, 70592, -1, 136128, 136384, 136640, 136896, 0.00100000005f, 66944},
+    {CNN_PREP_DWCONV, &mobilenet_s5d, 256, 137152, -1, 139456, 139712, 139968, 140224, 0.00100000005f, 132736},
+    {CNN_PREP_CONV, &mobilenet_s6, 512, 140480, -1, 271552, 272064, 272576, 273088, 0.00100000005f, 135296},
+    {CNN_PREP_DWCONV, &mobilenet_s6d, 512, 273600, -1, 278208, 278720, 279232, 279744, 0.00100000005f, 266880},
+    {CNN_PREP_CONV, &mobilenet_s7, 512, 280256, -1, 542400, 542912, 543424, 543936, 0.00100000005f, 272000},
+    {CNN_PREP_DWCONV, &mobilenet_s8, 512, 544448, -1, 549056, 549568, 550080, 550592, 0.00100000005f, 534656},
+    {CNN_PREP_CONV, &mobilenet_s9, 512, 551104, -1, 813248, 813760, 814272, 814784, 0.00100000005f, 539776},
+    {CNN_PREP_DWCONV, &mobilenet_s10, 512, 815296, -1, 819904, 820416, 820928, 821440, 0.00100000005f, 802432},
+    {CNN_PREP_CONV, &mobilenet_s11, 512, 821952, -1, 1084096, 1084608, 1085120, 1085632, 0.00100000005f, 807552},
+    {CNN_PREP_DWCONV, &mobilenet_s12, 512, 1086144, -1, 1090752, 1091264, 1091776, 1092288, 0.00100000005f, 1070208},
+    {CNN_PREP_CONV, &mobilenet_s13, 512, 1092800, -1, 1354944, 1355456, 1355968, 1356480, 0.00100000005f, 1075328},
+    {CNN_PREP_DWCONV, &mobilenet_s14, 512, 1356992, -1, 1361600, 1362112, 1362624, 1363136, 0.00100000005f, 1337984},
+    {CNN_PREP_CONV, &mobilenet_s15, 512, 1363648, -1, 1625792, 1626304, 1626816, 1627328, 0.00100000005f, 1343104},
+    {CNN_PREP_DWCONV, &mobilenet_s16, 512, 1627840, -1, 1632448, 1632960, 1633472, 1633984, 0.00100000005f, 1605760},
+    {CNN_PREP_CONV, &mobilenet_s17, 1024, 1634496, -1, 2158784, 2159808, 2160832, 2161856, 0.00100000005f, 1610880},
+    {CNN_PREP_DWCONV, &mobilenet_s18, 1024, 2162880, -1, 2172096, 2173120, 2174144, 2175168, 0.00100000005f, 2136192},
+    {CNN_PREP_CONV, &mobilenet_s19, 1024, 2176192, -1, 3224768, 3225792, 3226816, 3227840, 0.00100000005f, 2146432},
+    {CNN_PREP_CONV, &mobilenet_s21, 1000, 3228864, 4252864, -1, -1, -1, -1, 0.0f, 3196032},
 };
 
 /* All or nothing: cnn_st_load validates the whole file before mobilenet_packed is touched. */
@@ -228,64 +228,50 @@ const char *mobilenet_strerror(int code) { return cnn_st_strerror(code); }
 void mobilenet_infer(const float *input, float *output) {
     float *const a = mobilenet_arena;
     const float *const w = mobilenet_packed;
-    /* conv1 (Conv2D) + conv1_bn + conv1_relu */
-    cnn_conv_forward(a + 0, input, w + 0, NULL, &mobilenet_s0);
-    /* block_1_conv_dw (DepthwiseConv2D) + block_1_conv_dw_bn + block_1_conv_dw_relu */
-    cnn_dwconv_forward(a + 802816, a + 0, w + 896, &mobilenet_s1);
-    /* block_1_conv_pw (Conv2D) + block_1_conv_pw_bn + block_1_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 802816, w + 1216, NULL, &mobilenet_s2);
-    /* block_2_conv_dw (DepthwiseConv2D) + block_2_conv_dw_bn + block_2_conv_dw_relu */
-    cnn_dwconv_forward(a + 802816, a + 0, w + 3328, &mobilenet_s3);
-    /* block_2_conv_pw (Conv2D) + block_2_conv_pw_bn + block_2_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 802816, w + 3968, NULL, &mobilenet_s4);
-    /* block_3_conv_dw (DepthwiseConv2D) + block_3_conv_dw_bn + block_3_conv_dw_relu */
-    cnn_dwconv_forward(a + 401408, a + 0, w + 12288, &mobilenet_s5);
-    /* block_3_conv_pw (Conv2D) + block_3_conv_pw_bn + block_3_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 401408, w + 13568, NULL, &mobilenet_s6);
-    /* block_4_conv_dw (DepthwiseConv2D) + block_4_conv_dw_bn + block_4_conv_dw_relu */
-    cnn_dwconv_forward(a + 401408, a + 0, w + 30080, &mobilenet_s7);
-    /* block_4_conv_pw (Conv2D) + block_4_conv_pw_bn + block_4_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 401408, w + 31360, NULL, &mobilenet_s8);
-    /* block_5_conv_dw (DepthwiseConv2D) + block_5_conv_dw_bn + block_5_conv_dw_relu */
-    cnn_dwconv_forward(a + 200704, a + 0, w + 64384, &mobilenet_s9);
-    /* block_5_conv_pw (Conv2D) + block_5_conv_pw_bn + block_5_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 200704, w + 66944, NULL, &mobilenet_s10);
-    /* block_6_conv_dw (DepthwiseConv2D) + block_6_conv_dw_bn + block_6_conv_dw_relu */
-    cnn_dwconv_forward(a + 200704, a + 0, w + 132736, &mobilenet_s11);
-    /* block_6_conv_pw (Conv2D) + block_6_conv_pw_bn + block_6_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 200704, w + 135296, NULL, &mobilenet_s12);
-    /* block_7_conv_dw (DepthwiseConv2D) + block_7_conv_dw_bn + block_7_conv_dw_relu */
-    cnn_dwconv_forward(a + 100352, a + 0, w + 266880, &mobilenet_s13);
+    /* conv1 (Conv2D) + conv1_bn + conv1_relu + block_1_conv_dw + block_1_conv_dw_bn + block_1_conv_dw_relu */
+    cnn_conv_dw_forward(a + 0, input, a + 401408, w + 0, w + 896, &mobilenet_s0, &mobilenet_s0d);
+    /* block_1_conv_pw (Conv2D) + block_1_conv_pw_bn + block_1_conv_pw_relu + block_2_conv_dw + block_2_conv_dw_bn + block_2_conv_dw_relu */
+    cnn_conv_dw_forward(a + 401408, a + 0, a + 602112, w + 1216, w + 3328, &mobilenet_s1, &mobilenet_s1d);
+    /* block_2_conv_pw (Conv2D) + block_2_conv_pw_bn + block_2_conv_pw_relu + block_3_conv_dw + block_3_conv_dw_bn + block_3_conv_dw_relu */
+    cnn_conv_dw_forward(a + 0, a + 401408, a + 602112, w + 3968, w + 12288, &mobilenet_s2, &mobilenet_s2d);
+    /* block_3_conv_pw (Conv2D) + block_3_conv_pw_bn + block_3_conv_pw_relu + block_4_conv_dw + block_4_conv_dw_bn + block_4_conv_dw_relu */
+    cnn_conv_dw_forward(a + 559104, a + 0, a + 401408, w + 13568, w + 30080, &mobilenet_s3, &mobilenet_s3d);
+    /* block_4_conv_pw (Conv2D) + block_4_conv_pw_bn + block_4_conv_pw_relu + block_5_conv_dw + block_5_conv_dw_bn + block_5_conv_dw_relu */
+    cnn_conv_dw_forward(a + 301056, a + 559104, a + 0, w + 31360, w + 64384, &mobilenet_s4, &mobilenet_s4d);
+    /* block_5_conv_pw (Conv2D) + block_5_conv_pw_bn + block_5_conv_pw_relu + block_6_conv_dw + block_6_conv_dw_bn + block_6_conv_dw_relu */
+    cnn_conv_dw_forward(a + 501760, a + 301056, a + 0, w + 66944, w + 132736, &mobilenet_s5, &mobilenet_s5d);
+    /* block_6_conv_pw (Conv2D) + block_6_conv_pw_bn + block_6_conv_pw_relu + block_7_conv_dw + block_7_conv_dw_bn + block_7_conv_dw_relu */
+    cnn_conv_dw_forward(a + 172032, a + 501760, a + 0, w + 135296, w + 266880, &mobilenet_s6, &mobilenet_s6d);
     /* block_7_conv_pw (Conv2D) + block_7_conv_pw_bn + block_7_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 100352, w + 272000, NULL, &mobilenet_s14);
+    cnn_conv_forward(a + 0, a + 172032, w + 272000, NULL, &mobilenet_s7);
     /* block_8_conv_dw (DepthwiseConv2D) + block_8_conv_dw_bn + block_8_conv_dw_relu */
-    cnn_dwconv_forward(a + 100352, a + 0, w + 534656, &mobilenet_s15);
+    cnn_dwconv_forward(a + 100352, a + 0, w + 534656, &mobilenet_s8);
     /* block_8_conv_pw (Conv2D) + block_8_conv_pw_bn + block_8_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 100352, w + 539776, NULL, &mobilenet_s16);
+    cnn_conv_forward(a + 0, a + 100352, w + 539776, NULL, &mobilenet_s9);
     /* block_9_conv_dw (DepthwiseConv2D) + block_9_conv_dw_bn + block_9_conv_dw_relu */
-    cnn_dwconv_forward(a + 100352, a + 0, w + 802432, &mobilenet_s17);
+    cnn_dwconv_forward(a + 100352, a + 0, w + 802432, &mobilenet_s10);
     /* block_9_conv_pw (Conv2D) + block_9_conv_pw_bn + block_9_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 100352, w + 807552, NULL, &mobilenet_s18);
+    cnn_conv_forward(a + 0, a + 100352, w + 807552, NULL, &mobilenet_s11);
     /* block_10_conv_dw (DepthwiseConv2D) + block_10_conv_dw_bn + block_10_conv_dw_relu */
-    cnn_dwconv_forward(a + 100352, a + 0, w + 1070208, &mobilenet_s19);
+    cnn_dwconv_forward(a + 100352, a + 0, w + 1070208, &mobilenet_s12);
     /* block_10_conv_pw (Conv2D) + block_10_conv_pw_bn + block_10_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 100352, w + 1075328, NULL, &mobilenet_s20);
+    cnn_conv_forward(a + 0, a + 100352, w + 1075328, NULL, &mobilenet_s13);
     /* block_11_conv_dw (DepthwiseConv2D) + block_11_conv_dw_bn + block_11_conv_dw_relu */
-    cnn_dwconv_forward(a + 100352, a + 0, w + 1337984, &mobilenet_s21);
+    cnn_dwconv_forward(a + 100352, a + 0, w + 1337984, &mobilenet_s14);
     /* block_11_conv_pw (Conv2D) + block_11_conv_pw_bn + block_11_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 100352, w + 1343104, NULL, &mobilenet_s22);
+    cnn_conv_forward(a + 0, a + 100352, w + 1343104, NULL, &mobilenet_s15);
     /* block_12_conv_dw (DepthwiseConv2D) + block_12_conv_dw_bn + block_12_conv_dw_relu */
-    cnn_dwconv_forward(a + 100352, a + 0, w + 1605760, &mobilenet_s23);
+    cnn_dwconv_forward(a + 100352, a + 0, w + 1605760, &mobilenet_s16);
     /* block_12_conv_pw (Conv2D) + block_12_conv_pw_bn + block_12_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 100352, w + 1610880, NULL, &mobilenet_s24);
+    cnn_conv_forward(a + 0, a + 100352, w + 1610880, NULL, &mobilenet_s17);
     /* block_13_conv_dw (DepthwiseConv2D) + block_13_conv_dw_bn + block_13_conv_dw_relu */
-    cnn_dwconv_forward(a + 50176, a + 0, w + 2136192, &mobilenet_s25);
+    cnn_dwconv_forward(a + 50176, a + 0, w + 2136192, &mobilenet_s18);
     /* block_13_conv_pw (Conv2D) + block_13_conv_pw_bn + block_13_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 50176, w + 2146432, NULL, &mobilenet_s26);
+    cnn_conv_forward(a + 0, a + 50176, w + 2146432, NULL, &mobilenet_s19);
     /* global_average_pooling2d (GlobalAveragePooling2D) */
     cnn_global_avgpool(a + 50176, a + 0, 49, 1024);
     /* predictions (Dense) */
-    cnn_conv_forward(output, a + 50176, w + 3196032, NULL, &mobilenet_s28);
+    cnn_conv_forward(output, a + 50176, w + 3196032, NULL, &mobilenet_s21);
     /* predictions (Dense) */
     cnn_softmax(output, output, 1, 1000);
 }

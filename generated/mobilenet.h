@@ -8,7 +8,7 @@ extern "C" {
 
 #define MOBILENET_INPUT_SIZE 150528 /* (224, 224, 3) */
 #define MOBILENET_OUTPUT_SIZE 1000 /* predictions (1000) */
-#define MOBILENET_ARENA_BYTES 4816896
+#define MOBILENET_ARENA_BYTES 2809856
 #define MOBILENET_WEIGHT_COUNT 4253864
 
 /* Load weights from a safetensors file: 0, or a negative code for mobilenet_strerror.

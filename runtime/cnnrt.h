@@ -86,6 +86,28 @@ void cnn_dwconv_pack(float *packed, const float *kernel, const float *bias, cons
 void cnn_dwconv_forward(float *out, const float *in, const float *packed, const cnn_dwconv *c);
 
 /*
+ * A convolution whose output only a depthwise convolution reads, run as
+ * one layer: band by band, the convolution writes its output rows into a
+ * ring of a few rows and the depthwise convolution reads them there, from
+ * cache, instead of a whole tensor going out to memory and back.  The
+ * result equals cnn_conv_forward then cnn_dwconv_forward (d->geom.in_*
+ * are c->out_*).  The ring holds cnn_conv_dw_ring_floats() floats: a few
+ * rows for each of up to CNN_RING_THREADS threads; with more threads the
+ * pair still runs on that many (these are the early layers, bound by
+ * memory more than by cores, and every ring is arena memory).  cnn_conv_dw_fusable() says whether this
+ * pays for the pair (convolution weights small enough to stay in cache
+ * across the bands, an intermediate large enough to leave it) and is
+ * supported (c without residual and with out_stride == out_c); cnncc asks
+ * it before fusing.
+ */
+#define CNN_RING_THREADS 2
+
+int cnn_conv_dw_fusable(const cnn_conv *c, const cnn_dwconv *d);
+size_t cnn_conv_dw_ring_floats(const cnn_conv *c, const cnn_dwconv *d);
+void cnn_conv_dw_forward(float *out, const float *in, float *ring, const float *conv_packed,
+                         const float *dw_packed, const cnn_conv *c, const cnn_dwconv *d);
+
+/*
  * Pooling.  Positions outside the input are ignored: max over the valid
  * ones, average divided by the number of valid ones (Keras 'same').
  * Output pixels are out_stride floats apart, as for cnn_conv.

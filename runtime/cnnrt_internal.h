@@ -66,8 +66,11 @@ typedef struct {
 
 typedef void (*cnn_tile_fn)(const cnn_tile *t);
 
-/* Depthwise rows: one output row y of a dwconv with depth_multiplier 1. */
-typedef void (*cnn_dw_row_fn)(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y);
+/* Depthwise rows: output row y of a dwconv.  Input row iy is at
+ * in + (iy % ring_rows) * in_w * in_c when ring_rows > 0 (a ring of
+ * rows, cnn_conv_dw_forward), at in + iy * in_w * in_c when it is 0. */
+typedef void (*cnn_dw_row_fn)(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y,
+                              int ring_rows);
 typedef void (*cnn_act_fn)(float *x, size_t n, const cnn_act *act);
 
 typedef struct {
@@ -83,13 +86,22 @@ typedef struct {
 
 const cnn_kernels *cnn_kernels_get(void);
 
+/* Whether cnn_conv_forward runs c on the tiled path (else a slow exact
+ * loop: padding wider than the zero row, or too many taps). */
+int cnn_conv_tiled(const cnn_conv *c);
+/* Output rows y0..y1-1 of a tiled convolution without residual, on the
+ * calling thread; row y0 is written at out_rows. */
+void cnn_conv_rows(float *out_rows, const float *in, const float *packed, const cnn_conv *c, int y0, int y1);
+
 /* Per-ISA tables (NULL members where an ISA has nothing special). */
 void cnn_tile_generic(const cnn_tile *t);
-void cnn_dw_row_generic(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y);
+void cnn_dw_row_generic(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y,
+                        int ring_rows);
 void cnn_act_generic(float *x, size_t n, const cnn_act *act);
 #if CNN_X86
 void cnn_tile_avx512(const cnn_tile *t);
-void cnn_dw_row_avx512(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y);
+void cnn_dw_row_avx512(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y,
+                       int ring_rows);
 void cnn_act_avx512(float *x, size_t n, const cnn_act *act);
 int cnn_conv_small_avx512(float *out, const float *in, const float *packed, const float *residual,
                           const cnn_conv *c);

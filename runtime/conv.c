@@ -62,7 +62,8 @@ typedef struct {
     int row_taps;     /* read a kernel row's k_w*in_c floats in place when possible */
     int pointwise;    /* 1x1 kernel on a spatial input: prefetch the next tile */
     int cold_weights; /* weights larger than L2 and few rows: every tile prefetches */
-    long rows;        /* out_h * out_w */
+    long m_base;      /* first output pixel (cnn_conv_rows: a band of rows) */
+    long rows;        /* pixels from m_base: out_h * out_w for a whole layer */
     long tiles;       /* ceil(rows / mr), each of about rows/tiles pixels */
     int split_rows;   /* threads split rows (else panels) */
     long chunk_size;  /* tiles (or panels) per chunk */
@@ -198,23 +199,23 @@ static void run_tiles(const conv_job *j, long tile_begin, long tile_end, int p_b
     for (int g = p_begin; g < p_end; g += j->group) {
         int g_end = g + j->group < p_end ? g + j->group : p_end;
         for (long i = tile_begin; i < tile_end; i++) {
-            long m0 = tile_start(j, i);
+            long m0 = tile_start(j, i), pixel = j->m_base + m0;
             int mr = (int)(tile_start(j, i + 1) - m0);
-            if (j->row_taps && fill_row_taps(a, c, j->in, m0, mr)) {
+            if (j->row_taps && fill_row_taps(a, c, j->in, pixel, mr)) {
                 t.n_taps = c->k_h;
                 t.kc = c->k_w * c->in_c;
             } else if (j->im2col) {
-                fill_im2col(col, a, c, j->in, m0, mr);
+                fill_im2col(col, a, c, j->in, pixel, mr);
                 t.n_taps = 1;
                 t.kc = k_total;
             } else {
-                fill_pointers(a, c, j->in, m0, mr);
+                fill_pointers(a, c, j->in, pixel, mr);
                 t.n_taps = c->k_h * c->k_w;
                 t.kc = c->in_c;
             }
             t.mr = mr;
             if (j->pointwise && i + 1 < tile_end)
-                prefetch_pixels(j, tile_start(j, i + 1), tile_start(j, i + 2));
+                prefetch_pixels(j, j->m_base + tile_start(j, i + 1), j->m_base + tile_start(j, i + 2));
             for (int p = g; p < g_end; p++) {
                 int n0 = p * CNN_PANEL;
                 t.nr = c->out_c - n0 < CNN_PANEL ? c->out_c - n0 : CNN_PANEL;
@@ -335,37 +336,72 @@ static int prefer_row_split(long rows, long tiles, int n_panels, int n) {
     return row_cost <= panel_cost;
 }
 
+/* The tiled path's parameters for a layer; 0 when only conv_reference
+ * can run it (padding wider than the zero row, or too many taps). */
+static int job_setup(conv_job *j, float *out, const float *in, const float *packed, const float *residual,
+                     const cnn_conv *c) {
+    int k_total = c->k_h * c->k_w * c->in_c;
+    j->c = c;
+    j->kern = cnn_kernels_get();
+    j->out = out;
+    j->in = in;
+    j->packed = packed;
+    j->residual = residual;
+    j->mr = j->kern->mr;
+    j->m_base = 0;
+    j->rows = (long)c->out_h * c->out_w;
+    j->n_panels = (c->out_c + CNN_PANEL - 1) / CNN_PANEL;
+    j->im2col = c->in_c < IM2COL_MAX_IN_C && (long)j->mr * k_total <= IM2COL_FLOATS && k_total > c->in_c;
+    j->pointwise = c->k_h == 1 && c->k_w == 1 && c->out_h * c->out_w > 1;
+    j->row_taps = c->k_w > 1 && (c->dil_w == 1) && c->k_w * c->in_c <= CNN_ZERO_FLOATS;
+    if (!j->im2col && (long)c->k_h * c->k_w * j->mr > MAX_TAP_PTRS) j->mr = MAX_TAP_PTRS / (c->k_h * c->k_w);
+    if (j->mr < 1 || (c->in_c > CNN_ZERO_FLOATS && needs_padding(c))) return 0;
+    size_t panel_bytes = (size_t)k_total * CNN_PANEL * sizeof(float);
+    j->group = (int)(L2_PANEL_BYTES / panel_bytes);
+    j->group = j->group < 1 ? 1 : j->group;
+    j->cold_weights = panel_bytes * j->n_panels > 2 * L2_PANEL_BYTES && j->rows <= 16L * j->mr;
+    j->tiles = (j->rows + j->mr - 1) / j->mr;
+    return 1;
+}
+
+int cnn_conv_tiled(const cnn_conv *c) {
+    conv_job j;
+    return job_setup(&j, NULL, NULL, NULL, NULL, c);
+}
+
+/* The whole job on the calling thread. */
+static void run_serial(conv_job *j) {
+    j->split_rows = 1;
+    j->chunk_size = j->tiles;
+    j->n_chunks = 1;
+    j->n_parts = 1;
+    j->part[0].next = 0;
+    conv_task(j, 0, 1);
+}
+
+void cnn_conv_rows(float *out_rows, const float *in, const float *packed, const cnn_conv *c, int y0, int y1) {
+    conv_job j;
+    job_setup(&j, out_rows, in, packed, NULL, c);
+    j.m_base = (long)y0 * c->out_w;
+    j.rows = (long)(y1 - y0) * c->out_w;
+    j.tiles = (j.rows + j.mr - 1) / j.mr;
+    run_serial(&j);
+}
+
 void cnn_conv_forward(float *out, const float *in, const float *packed, const float *residual,
                       const cnn_conv *c) {
     conv_job j;
-    int k_total = c->k_h * c->k_w * c->in_c;
-    j.c = c;
-    j.kern = cnn_kernels_get();
-    if (j.kern->conv_small && j.kern->conv_small(out, in, packed, residual, c)) return;
-    j.out = out;
-    j.in = in;
-    j.packed = packed;
-    j.residual = residual;
-    j.mr = j.kern->mr;
-    j.rows = (long)c->out_h * c->out_w;
-    j.n_panels = (c->out_c + CNN_PANEL - 1) / CNN_PANEL;
-    j.im2col = c->in_c < IM2COL_MAX_IN_C && (long)j.mr * k_total <= IM2COL_FLOATS && k_total > c->in_c;
-    j.pointwise = c->k_h == 1 && c->k_w == 1 && c->out_h * c->out_w > 1;
-    j.row_taps = c->k_w > 1 && (c->dil_w == 1) && c->k_w * c->in_c <= CNN_ZERO_FLOATS;
-    if (!j.im2col && (long)c->k_h * c->k_w * j.mr > MAX_TAP_PTRS) j.mr = MAX_TAP_PTRS / (c->k_h * c->k_w);
-    if (j.mr < 1 || (c->in_c > CNN_ZERO_FLOATS && needs_padding(c))) {
+    const cnn_kernels *kern = cnn_kernels_get();
+    if (kern->conv_small && kern->conv_small(out, in, packed, residual, c)) return;
+    if (!job_setup(&j, out, in, packed, residual, c)) {
         conv_reference(out, in, packed, residual, c);
         return;
     }
+    int k_total = c->k_h * c->k_w * c->in_c;
     size_t panel_bytes = (size_t)k_total * CNN_PANEL * sizeof(float);
-    j.group = (int)(L2_PANEL_BYTES / panel_bytes);
-    j.group = j.group < 1 ? 1 : j.group;
-    j.cold_weights = panel_bytes * j.n_panels > 2 * L2_PANEL_BYTES && j.rows <= 16L * j.mr;
-
     int n = cnnrt_threads();
     double macs = (double)j.rows * k_total * c->out_c;
-    long tiles = (j.rows + j.mr - 1) / j.mr;
-    j.tiles = tiles;
+    long tiles = j.tiles;
     /* A layer that streams its weights from memory (a dense layer on a
      * 1x1 input: 1024 x 1000 is 1M MACs but 4 MB, 0.3 ms) is bound by
      * bandwidth, which two cores double: count its weights as floats moved. */
@@ -395,11 +431,6 @@ void cnn_conv_forward(float *out, const float *in, const float *packed, const fl
         for (int i = 0; i < j.n_parts; i++) j.part[i].next = j.n_chunks * i / j.n_parts;
         cnn_parallel(conv_task, &j, j.n_parts);
     } else {
-        j.split_rows = 1;
-        j.chunk_size = tiles;
-        j.n_chunks = 1;
-        j.n_parts = 1;
-        j.part[0].next = 0;
-        conv_task(&j, 0, 1);
+        run_serial(&j);
     }
 }

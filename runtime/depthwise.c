@@ -21,7 +21,8 @@ void cnn_dwconv_pack(float *packed, const float *kernel, const float *bias, cons
     for (size_t i = 0; i < n; i++) packed[taps * n + i] = bias ? bias[i] : 0.0f;
 }
 
-void cnn_dw_row_generic(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y) {
+void cnn_dw_row_generic(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y,
+                        int ring_rows) {
     const cnn_conv *g = &d->geom;
     int dm = d->depth_multiplier, n = g->out_c;
     const float *bias = packed + (size_t)g->k_h * g->k_w * n;
@@ -34,7 +35,7 @@ void cnn_dw_row_generic(float *out, const float *in, const float *packed, const 
             for (int kx = 0; kx < g->k_w; kx++) {
                 int ix = x * g->stride_w + kx * g->dil_w - g->pad_left;
                 if (ix < 0 || ix >= g->in_w) continue;
-                const float *src = in + ((size_t)iy * g->in_w + ix) * g->in_c;
+                const float *src = in + ((size_t)(ring_rows ? iy % ring_rows : iy) * g->in_w + ix) * g->in_c;
                 const float *w = packed + ((size_t)ky * g->k_w + kx) * n;
                 if (dm == 1) {
                     for (int c = 0; c < n; c++) dst[c] += src[c] * w[c];
@@ -77,7 +78,7 @@ static void dw_task(void *ctx, int index, int n) {
         while (__atomic_load_n(&j->part[i].next, __ATOMIC_RELAXED) < end) {
             int y = __atomic_fetch_add(&j->part[i].next, 1, __ATOMIC_RELAXED);
             if (y >= end) break;
-            j->row(j->out, j->in, j->packed, j->d, y);
+            j->row(j->out, j->in, j->packed, j->d, y, 0);
         }
     }
 }

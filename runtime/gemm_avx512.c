@@ -128,28 +128,30 @@ static CNN_TARGET_AVX512 void gemv_32(const cnn_tile *t) {
         tile_body(t, MR, 2, 1);                                                                              \
     }
 
-TILE_FN(2)
-TILE_FN(3)
-TILE_FN(4) TILE_FN(5) TILE_FN(6) TILE_FN(7) TILE_FN(8) TILE_FN(9) TILE_FN(10) TILE_FN(11) TILE_FN(12)
-    TILE_FN(13) TILE_FN(14)
+/* The macro calls have no semicolon to end them, which clang-format takes
+ * for one long statement: it stays out of this part. */
+/* clang-format off */
+TILE_FN(2) TILE_FN(3) TILE_FN(4) TILE_FN(5) TILE_FN(6) TILE_FN(7) TILE_FN(8)
+TILE_FN(9) TILE_FN(10) TILE_FN(11) TILE_FN(12) TILE_FN(13) TILE_FN(14)
 
-        static void (*const tiles[CNN_MR_MAX + 1][3])(const cnn_tile *) = {
-            {NULL, NULL, NULL},
-            {gemv_16, gemv_32, gemv_32},
-            {tile_2_16, tile_2_32, tile_2_32pf},
-            {tile_3_16, tile_3_32, tile_3_32pf},
-            {tile_4_16, tile_4_32, tile_4_32pf},
-            {tile_5_16, tile_5_32, tile_5_32pf},
-            {tile_6_16, tile_6_32, tile_6_32pf},
-            {tile_7_16, tile_7_32, tile_7_32pf},
-            {tile_8_16, tile_8_32, tile_8_32pf},
-            {tile_9_16, tile_9_32, tile_9_32pf},
-            {tile_10_16, tile_10_32, tile_10_32pf},
-            {tile_11_16, tile_11_32, tile_11_32pf},
-            {tile_12_16, tile_12_32, tile_12_32pf},
-            {tile_13_16, tile_13_32, tile_13_32pf},
-            {tile_14_16, tile_14_32, tile_14_32pf},
+static void (*const tiles[CNN_MR_MAX + 1][3])(const cnn_tile *) = {
+    {NULL, NULL, NULL},
+    {gemv_16, gemv_32, gemv_32},
+    {tile_2_16, tile_2_32, tile_2_32pf},
+    {tile_3_16, tile_3_32, tile_3_32pf},
+    {tile_4_16, tile_4_32, tile_4_32pf},
+    {tile_5_16, tile_5_32, tile_5_32pf},
+    {tile_6_16, tile_6_32, tile_6_32pf},
+    {tile_7_16, tile_7_32, tile_7_32pf},
+    {tile_8_16, tile_8_32, tile_8_32pf},
+    {tile_9_16, tile_9_32, tile_9_32pf},
+    {tile_10_16, tile_10_32, tile_10_32pf},
+    {tile_11_16, tile_11_32, tile_11_32pf},
+    {tile_12_16, tile_12_32, tile_12_32pf},
+    {tile_13_16, tile_13_32, tile_13_32pf},
+    {tile_14_16, tile_14_32, tile_14_32pf},
 };
+/* clang-format on */
 
 void cnn_tile_avx512(const cnn_tile *t) {
     tiles[t->mr][t->nr <= 16 ? 0 : t->prefetch_offset ? 2 : 1](t);
@@ -191,15 +193,15 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_block(float *dst, const float *const 
     }
     for (int c0 = 0; c0 < n; c0 += 16) {
         const __mmask16 m = n - c0 >= 16 ? 0xFFFF : (__mmask16)((1u << (n - c0)) - 1);
+        /* every loop over o, i and ky is unrolled: with constant indices
+         * acc[], v[] and w[] live in registers (8 + 17 + 3 of the 32) */
         __m512 acc[8];
-        for (int o = 0; o < B; o++) acc[o] = _mm512_maskz_loadu_ps(m, bias + c0);
-        for (int ky = 0; ky < 3; ky++) {
+        _Pragma("GCC unroll 8") for (int o = 0; o < B; o++) acc[o] = _mm512_maskz_loadu_ps(m, bias + c0);
+        _Pragma("GCC unroll 3") for (int ky = 0; ky < 3; ky++) {
             if (!ky_ok[ky]) continue;
             __m512 w[3], v[7 * 2 + 3];
             for (int kx = 0; kx < 3; kx++)
                 w[kx] = _mm512_maskz_loadu_ps(m, packed + (size_t)(ky * 3 + kx) * n + c0);
-            /* every index below is a constant once unrolled, so v[] and
-             * acc[] live in registers (8 + 17 + 3 of the 32) */
             _Pragma("GCC unroll 17") for (int i = 0; i < LOADS; i++) {
                 const __mmask16 mi = !EDGE || inside >> i & 1 ? m : 0;
                 v[i] = _mm512_maskz_loadu_ps(mi, rows[ky] + (EDGE ? off[i] : (ix0 + i) * in_c) + c0);
@@ -210,14 +212,13 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_block(float *dst, const float *const 
                 acc[o] = _mm512_fmadd_ps(v[o * S + 2], w[2], acc[o]);
             }
         }
-        for (int o = 0; o < B; o++) {
-            if (EDGE && o >= valid) break;
+        _Pragma("GCC unroll 8") for (int o = 0; o < B; o++) {
             __m512 v = acc[o];
             if (relu) {
                 v = _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v, slope);
                 if (has_max) v = _mm512_min_ps(v, maxv);
             }
-            _mm512_mask_storeu_ps(dst + o * step + c0, m, v);
+            if (!EDGE || o < valid) _mm512_mask_storeu_ps(dst + o * step + c0, m, v);
         }
     }
 }
@@ -244,7 +245,8 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_row(float *out_row, const float *cons
 }
 
 KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const float *packed,
-                                             const cnn_dwconv *d, int y, const int KH, const int KW) {
+                                             const cnn_dwconv *d, int y, int ring_rows, const int KH,
+                                             const int KW) {
     const cnn_conv *g = &d->geom;
     const int n = g->out_c, in_w = g->in_w, sw = g->stride_w, dw = g->dil_w;
     const float *rows[16];
@@ -261,7 +263,7 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const 
     for (int ky = 0; ky < KH; ky++) {
         int iy = y * g->stride_h + ky * g->dil_h - g->pad_top;
         ky_ok[ky] = iy >= 0 && iy < g->in_h;
-        rows[ky] = ky_ok[ky] ? in + (size_t)iy * in_w * g->in_c : in;
+        rows[ky] = ky_ok[ky] ? in + (size_t)(ring_rows ? iy % ring_rows : iy) * in_w * g->in_c : in;
     }
     if (KH == 3 && KW == 3 && dw == 1 && (sw == 1 || sw == 2) && act->kind != CNN_ACT_TANH &&
         act->kind != CNN_ACT_SIGMOID) {
@@ -282,7 +284,8 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const 
     const float *next_rows[2] = {NULL, NULL};
     for (int s = 0; s < 2 && s < g->stride_h; s++) {
         int iy = (y + 1) * g->stride_h + (KH - 1) * g->dil_h - g->pad_top - s;
-        if (y + 1 < g->out_h && iy >= 0 && iy < g->in_h) next_rows[s] = in + (size_t)iy * in_w * g->in_c;
+        if (y + 1 < g->out_h && iy >= 0 && iy < g->in_h)
+            next_rows[s] = in + (size_t)(ring_rows ? iy % ring_rows : iy) * in_w * g->in_c;
     }
     /* Pixel by pixel, all channels: input and output stream through
      * memory in order, and the few KB of weights stay in L1. */
@@ -338,21 +341,22 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const 
 }
 
 static CNN_TARGET_AVX512 void dw_3x3(float *out, const float *in, const float *packed, const cnn_dwconv *d,
-                                     int y) {
-    dw_body(out, in, packed, d, y, 3, 3);
+                                     int y, int ring_rows) {
+    dw_body(out, in, packed, d, y, ring_rows, 3, 3);
 }
 
 static CNN_TARGET_AVX512 void dw_any(float *out, const float *in, const float *packed, const cnn_dwconv *d,
-                                     int y) {
-    dw_body(out, in, packed, d, y, d->geom.k_h, d->geom.k_w);
+                                     int y, int ring_rows) {
+    dw_body(out, in, packed, d, y, ring_rows, d->geom.k_h, d->geom.k_w);
 }
 
-void cnn_dw_row_avx512(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y) {
+void cnn_dw_row_avx512(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y,
+                       int ring_rows) {
     if (d->geom.k_h == 3 && d->geom.k_w == 3)
-        dw_3x3(out, in, packed, d, y);
+        dw_3x3(out, in, packed, d, y, ring_rows);
     else if (d->geom.k_h <= 16)
-        dw_any(out, in, packed, d, y);
+        dw_any(out, in, packed, d, y, ring_rows);
     else
-        cnn_dw_row_generic(out, in, packed, d, y);
+        cnn_dw_row_generic(out, in, packed, d, y, ring_rows);
 }
 #endif

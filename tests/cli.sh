@@ -166,6 +166,23 @@ else
 fi
 
 # ---------------------------------------------------------------------------
+# Rewrites that show in the generated code (their results are checked
+# against the reference in tests/models.sh; here, that they happen).
+run tests/golden/conv_depthwise.arch -o "$T/cd.c"
+check "conv_depthwise: the two pairs read only by their depthwise layer run fused" \
+    sh -c "[ \$(grep -c 'cnn_conv_dw_forward(' '$T/cd.c') -eq 2 ] &&
+           grep -q '/\* conv2d (Conv2D) + batch_normalization + re_lu + depthwise_conv2d + ' '$T/cd.c' &&
+           grep -q '/\* conv2d_1 (Conv2D) + depthwise_conv2d_1 \*/' '$T/cd.c'"
+check "conv_depthwise: a model output and a tensor with two readers are not fused" \
+    sh -c "grep -q '/\* conv2d_2 (Conv2D) \*/' '$T/cd.c' && grep -q '/\* conv2d_3 (Conv2D) \*/' '$T/cd.c'"
+run tests/golden/pad_pool.arch -o "$T/pp.c"
+check "pad_pool: only the padding of the ReLU output before a 3x3 pooling folds" \
+    sh -c "[ \$(grep -c 'cnn_zero_pad(' '$T/pp.c') -eq 3 ] && ! grep -q '/\* zero_padding2d (ZeroPadding2D)' '$T/pp.c'"
+run specs/resnet50.arch -o "$T/r50.c"
+check "resnet50: pool1_pad becomes the max pooling's padding" \
+    sh -c "! grep -q 'cnn_zero_pad(' '$T/r50.c' && grep -q 'cnn_maxpool_forward(' '$T/r50.c'"
+
+# ---------------------------------------------------------------------------
 # Atomic outputs: a failed run leaves existing files as they were.
 A="$T/atomic"
 mkdir "$A"

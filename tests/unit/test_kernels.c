@@ -350,6 +350,81 @@ START_TEST(test_dwconv) {
 }
 END_TEST
 
+/* ---- convolution then depthwise, through the ring ------------------------ */
+
+/* cnn_conv_dw_forward against ref_conv then ref_dwconv.  The depthwise
+ * input size is the convolution's output; its in_* fields in the case are
+ * ignored.  Wide rows make bands of a few rows, so the ring wraps many
+ * times; thread boundaries fall at every split of the rows. */
+START_TEST(test_conv_dw) {
+    static const struct {
+        conv_case conv, dw;
+        int dm;
+    } cases[] = {
+        /* pointwise then 3x3 stride 1: 40 wide, bands of 4, ring of 6 rows */
+        {{23, 40, 16, 24, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 2, 0},
+         {0, 0, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 2, 0},
+         1},
+        /* 3-channel 3x3 stride 2 (im2col) then 3x3 stride 2, Keras 'same' */
+        {{47, 45, 3, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0},
+         {0, 0, 0, 0, 3, 3, 2, 2, 1, 1, 0, 1, 0, 1, 6, 0, 3, 0},
+         1},
+        /* 5x5 dilation 2 (ring of 10 rows for bands of 2), 40 channels */
+        {{31, 64, 8, 40, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1},
+         {0, 0, 0, 0, 5, 5, 1, 1, 2, 2, 4, 4, 4, 4, 0, 0, 4, 0},
+         1},
+        /* depth multiplier 2 (the portable row kernel), tanh */
+        {{20, 50, 5, 6, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 5, 0},
+         {0, 0, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0, 1, 0},
+         2},
+        /* one band covers the whole map (ring = all rows) */
+        {{6, 9, 12, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0},
+         {0, 0, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 2, 0},
+         1},
+    };
+    for (int i = 0; i < n_isas; i++) {
+        cnnrt_set_isa(isas[i]);
+        for (int threads = 1; threads <= 3; threads++) {
+            cnnrt_set_threads(threads);
+            for (size_t n = 0; n < sizeof cases / sizeof cases[0]; n++) {
+                cnn_conv c = make_conv(&cases[n].conv);
+                conv_case k = cases[n].dw;
+                k.in_h = c.out_h, k.in_w = c.out_w, k.in_c = c.out_c, k.out_c = c.out_c * cases[n].dm;
+                cnn_dwconv d;
+                d.geom = make_conv(&k);
+                d.depth_multiplier = cases[n].dm;
+                const cnn_conv *g = &d.geom;
+                size_t mid_n = (size_t)c.out_h * c.out_w * c.out_c, pix = (size_t)g->out_h * g->out_w;
+                float *in = rand_tensor((size_t)c.in_h * c.in_w * c.in_c);
+                float *ck = rand_tensor((size_t)c.k_h * c.k_w * c.in_c * c.out_c), *cb = rand_tensor(c.out_c);
+                float *dk = rand_tensor((size_t)g->k_h * g->k_w * g->out_c), *db = rand_tensor(g->out_c);
+                float *mid = malloc(mid_n * sizeof(float)), *want = malloc(pix * g->out_c * sizeof(float));
+                float *cp = malloc(cnn_conv_packed_floats(&c) * sizeof(float));
+                float *dp = malloc(cnn_dwconv_packed_floats(&d) * sizeof(float));
+                float *ring = malloc(cnn_conv_dw_ring_floats(&c, &d) * sizeof(float));
+                float *buf = filled(pix * g->out_stride, SENTINEL);
+                int off = k.extra_channels / 2;
+                cnn_conv_pack(cp, ck, cases[n].conv.no_bias ? NULL : cb, &c);
+                cnn_dwconv_pack(dp, dk, db, &d);
+                ref_conv(mid, in, ck, cases[n].conv.no_bias ? NULL : cb, NULL, &c);
+                ref_dwconv(want, mid, dk, db, &d);
+                cnn_conv_dw_forward(buf + off, in, ring, cp, dp, &c, &d);
+                double err = rel_error(buf + off, want, pix, g->out_c, g->out_stride);
+                ck_assert_msg(err < TOL, "conv+dw case %zu on %s, %d threads: error %g", n, isa_name(isas[i]),
+                              threads, err);
+                for (size_t p = 0; p < pix; p++)
+                    for (int j = 0; j < g->out_stride; j++)
+                        if (j < off || j >= off + g->out_c)
+                            ck_assert_float_eq(buf[p * g->out_stride + j], SENTINEL);
+                free(in), free(ck), free(cb), free(dk), free(db), free(mid), free(want);
+                free(cp), free(dp), free(ring), free(buf);
+            }
+        }
+    }
+    cnnrt_set_threads(1);
+}
+END_TEST
+
 /* ---- pooling ------------------------------------------------------------- */
 
 static void ref_pool(float *out, const float *in, const cnn_pool *p, int is_max) {
@@ -708,6 +783,7 @@ static Suite *kernels_suite(void) {
     tcase_add_test(tc, test_conv);
     tcase_add_test(tc, test_conv_parallel);
     tcase_add_test(tc, test_dwconv);
+    tcase_add_test(tc, test_conv_dw);
     tcase_add_test(tc, test_pool);
     tcase_add_test(tc, test_global_pool);
     tcase_add_test(tc, test_activate);
