@@ -12,7 +12,8 @@
  *   read_gbps    bytes / s while summing a 512 MB buffer.
  *
  * Each figure is the best of several runs: the machine is shared, and the
- * best run is the one least disturbed.  Build: cc -O2 bench/peak.c -o peak
+ * best run is the one least disturbed.  `peak --fma` prints the first two
+ * lines only.  Build: cc -O2 bench/peak.c -o peak
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -110,7 +111,10 @@ static double read_scalar(const float *x, size_t n) {
     return s;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    /* --fma: the FMA peak alone, in a fifth of a second (bench/run.sh
+     * measures it again around every model) */
+    int fma_only = argc > 1 && strcmp(argv[1], "--fma") == 0;
     int lanes = 1, isa = 0;
 #if X86
     __builtin_cpu_init();
@@ -122,7 +126,7 @@ int main(void) {
     long iters = 1000000;
     double best = 0;
     volatile float sink = 0;
-    for (int run = 0; run < 200; run++) {
+    for (int run = 0; run < (fma_only ? 40 : 200); run++) {
         double t0 = now();
 #if X86
         if (isa == 2)
@@ -139,6 +143,7 @@ int main(void) {
     }
     printf("isa %s\n", isa == 2 ? "avx512" : isa == 1 ? "avx2" : "scalar");
     printf("peak_gflops %.1f\n", best);
+    if (fma_only) return 0;
 
     size_t bytes = (size_t)512 << 20;
     void *pa = NULL, *pb = NULL;
