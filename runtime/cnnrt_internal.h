@@ -66,18 +66,18 @@ typedef struct {
 
 typedef void (*cnn_tile_fn)(const cnn_tile *t);
 
-/* Depthwise rows: output row y of a dwconv.  Input row iy is at
+/* Depthwise rows: output rows y0..y1-1 of a dwconv.  Input row iy is at
  * in + (iy % ring_rows) * in_w * in_c when ring_rows > 0 (a ring of
  * rows, cnn_conv_dw_forward), at in + iy * in_w * in_c when it is 0. */
-typedef void (*cnn_dw_row_fn)(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y,
-                              int ring_rows);
+typedef void (*cnn_dw_rows_fn)(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y0,
+                               int y1, int ring_rows);
 typedef void (*cnn_act_fn)(float *x, size_t n, const cnn_act *act);
 
 typedef struct {
     int isa; /* enum cnn_isa */
     int mr;  /* tile height the driver should use */
     cnn_tile_fn tile;
-    cnn_dw_row_fn dw_row;
+    cnn_dw_rows_fn dw_rows;
     cnn_act_fn act; /* in place, any activation */
     /* a special convolution path; returns 0 when the layer is not its kind */
     int (*conv_small)(float *out, const float *in, const float *packed, const float *residual,
@@ -95,13 +95,13 @@ void cnn_conv_rows(float *out_rows, const float *in, const float *packed, const 
 
 /* Per-ISA tables (NULL members where an ISA has nothing special). */
 void cnn_tile_generic(const cnn_tile *t);
-void cnn_dw_row_generic(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y,
-                        int ring_rows);
+void cnn_dw_rows_generic(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y0,
+                         int y1, int ring_rows);
 void cnn_act_generic(float *x, size_t n, const cnn_act *act);
 #if CNN_X86
 void cnn_tile_avx512(const cnn_tile *t);
-void cnn_dw_row_avx512(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y,
-                       int ring_rows);
+void cnn_dw_rows_avx512(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y0, int y1,
+                        int ring_rows);
 void cnn_act_avx512(float *x, size_t n, const cnn_act *act);
 int cnn_conv_small_avx512(float *out, const float *in, const float *packed, const float *residual,
                           const cnn_conv *c);

@@ -53,7 +53,7 @@ typedef struct {
     const float *conv_packed, *dw_packed;
     const cnn_conv *c;
     const cnn_dwconv *d;
-    cnn_dw_row_fn row;
+    cnn_dw_rows_fn rows_fn;
 } fused_job;
 
 static void fused_task(void *ctx, int index, int n) {
@@ -74,7 +74,7 @@ static void fused_task(void *ctx, int index, int n) {
             cnn_conv_rows(mine + slot * row_floats, j->in, j->conv_packed, c, done, done + n_rows);
             done += n_rows;
         }
-        for (int r = y; r < yb; r++) j->row(j->out, mine, j->dw_packed, j->d, r, ring);
+        j->rows_fn(j->out, mine, j->dw_packed, j->d, y, yb, ring);
     }
 }
 
@@ -82,7 +82,7 @@ void cnn_conv_dw_forward(float *out, const float *in, float *ring, const float *
                          const float *dw_packed, const cnn_conv *c, const cnn_dwconv *d) {
     fused_job j = {
         out,       in, ring, conv_packed,
-        dw_packed, c,  d,    d->depth_multiplier == 1 ? cnn_kernels_get()->dw_row : cnn_dw_row_generic};
+        dw_packed, c,  d,    d->depth_multiplier == 1 ? cnn_kernels_get()->dw_rows : cnn_dw_rows_generic};
     double macs = (double)c->out_h * c->out_w * c->out_c * c->k_h * c->k_w * c->in_c;
     int n = cnnrt_threads();
     n = n < CNN_RING_THREADS ? n : CNN_RING_THREADS;

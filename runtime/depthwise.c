@@ -21,39 +21,41 @@ void cnn_dwconv_pack(float *packed, const float *kernel, const float *bias, cons
     for (size_t i = 0; i < n; i++) packed[taps * n + i] = bias ? bias[i] : 0.0f;
 }
 
-void cnn_dw_row_generic(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y,
-                        int ring_rows) {
+void cnn_dw_rows_generic(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y0,
+                         int y1, int ring_rows) {
     const cnn_conv *g = &d->geom;
     int dm = d->depth_multiplier, n = g->out_c;
     const float *bias = packed + (size_t)g->k_h * g->k_w * n;
-    for (int x = 0; x < g->out_w; x++) {
-        float *dst = out + ((size_t)y * g->out_w + x) * g->out_stride;
-        memcpy(dst, bias, (size_t)n * sizeof(float));
-        for (int ky = 0; ky < g->k_h; ky++) {
-            int iy = y * g->stride_h + ky * g->dil_h - g->pad_top;
-            if (iy < 0 || iy >= g->in_h) continue;
-            for (int kx = 0; kx < g->k_w; kx++) {
-                int ix = x * g->stride_w + kx * g->dil_w - g->pad_left;
-                if (ix < 0 || ix >= g->in_w) continue;
-                const float *src = in + ((size_t)(ring_rows ? iy % ring_rows : iy) * g->in_w + ix) * g->in_c;
-                const float *w = packed + ((size_t)ky * g->k_w + kx) * n;
-                if (dm == 1) {
-                    for (int c = 0; c < n; c++) dst[c] += src[c] * w[c];
-                } else {
-                    for (int ci = 0; ci < g->in_c; ci++)
-                        for (int m = 0; m < dm; m++) dst[ci * dm + m] += src[ci] * w[ci * dm + m];
+    for (int y = y0; y < y1; y++)
+        for (int x = 0; x < g->out_w; x++) {
+            float *dst = out + ((size_t)y * g->out_w + x) * g->out_stride;
+            memcpy(dst, bias, (size_t)n * sizeof(float));
+            for (int ky = 0; ky < g->k_h; ky++) {
+                int iy = y * g->stride_h + ky * g->dil_h - g->pad_top;
+                if (iy < 0 || iy >= g->in_h) continue;
+                for (int kx = 0; kx < g->k_w; kx++) {
+                    int ix = x * g->stride_w + kx * g->dil_w - g->pad_left;
+                    if (ix < 0 || ix >= g->in_w) continue;
+                    const float *src =
+                        in + ((size_t)(ring_rows ? iy % ring_rows : iy) * g->in_w + ix) * g->in_c;
+                    const float *w = packed + ((size_t)ky * g->k_w + kx) * n;
+                    if (dm == 1) {
+                        for (int c = 0; c < n; c++) dst[c] += src[c] * w[c];
+                    } else {
+                        for (int ci = 0; ci < g->in_c; ci++)
+                            for (int m = 0; m < dm; m++) dst[ci * dm + m] += src[ci] * w[ci * dm + m];
+                    }
                 }
             }
+            if (g->act.kind != CNN_ACT_LINEAR) cnn_kernels_get()->act(dst, (size_t)n, &g->act);
         }
-        if (g->act.kind != CNN_ACT_LINEAR) cnn_kernels_get()->act(dst, (size_t)n, &g->act);
-    }
 }
 
 typedef struct {
     float *out;
     const float *in, *packed;
     const cnn_dwconv *d;
-    cnn_dw_row_fn row;
+    cnn_dw_rows_fn rows_fn;
     int n_parts;
     /* Thread i owns output rows [rows*i/n_parts, rows*(i+1)/n_parts);
      * next[i] is its next unclaimed row, claimed atomically by the owner
@@ -76,9 +78,10 @@ static void dw_task(void *ctx, int index, int n) {
         int i = (index + k) % j->n_parts;
         int end = (int)((long)rows * (i + 1) / j->n_parts);
         while (__atomic_load_n(&j->part[i].next, __ATOMIC_RELAXED) < end) {
-            int y = __atomic_fetch_add(&j->part[i].next, 1, __ATOMIC_RELAXED);
+            /* two rows at a time: the 3x3 kernel shares input rows between them */
+            int y = __atomic_fetch_add(&j->part[i].next, 2, __ATOMIC_RELAXED);
             if (y >= end) break;
-            j->row(j->out, j->in, j->packed, j->d, y, 0);
+            j->rows_fn(j->out, j->in, j->packed, j->d, y, y + 2 < end ? y + 2 : end, 0);
         }
     }
 }
@@ -90,7 +93,7 @@ void cnn_dwconv_forward(float *out, const float *in, const float *packed, const 
     j.in = in;
     j.packed = packed;
     j.d = c;
-    j.row = c->depth_multiplier == 1 ? cnn_kernels_get()->dw_row : cnn_dw_row_generic;
+    j.rows_fn = c->depth_multiplier == 1 ? cnn_kernels_get()->dw_rows : cnn_dw_rows_generic;
     /* memory-bound: split like the other memory-bound layers, by the
      * floats read and written (two cores stream about twice as fast) */
     double floats = (double)g->out_h * g->out_w * g->out_c + (double)g->in_h * g->in_w * g->in_c;

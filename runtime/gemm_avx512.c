@@ -163,24 +163,26 @@ void cnn_tile_avx512(const cnn_tile *t) {
  * compile-time instance), and every output vector is a chain of k_h*k_w
  * FMAs on input vectors loaded straight from the NHWC rows.  Taps outside
  * the input are skipped; rows outside it are dropped for the whole row. */
-/* Outputs x0..x0+B-1 of a 3x3 kernel (stride S, no dilation), all
- * channels: each input vector loaded feeds up to three of the B
- * accumulators, so a block of 8 costs 3*(7*S+3) input loads and 9 weight
- * loads for 72 FMAs instead of 144 loads.  EDGE blocks also cover the
+/* Outputs x0..x0+B-1 of NR output rows (1, or 2 with stride 1) of a 3x3
+ * kernel (stride S, no dilation), all channels: each input vector loaded
+ * feeds up to three of the B accumulators of each row it is under, so a
+ * block of 8 costs 3*(7*S+3) input loads and 9 weight loads for 72 FMAs
+ * instead of 144 loads, and two rows read 4 input rows instead of 6 (the
+ * kernel is bound by those loads from L2).  rows[ir] is input row ir of
+ * the block (ok[ir] = 0 outside the input).  EDGE blocks also cover the
  * padding (input columns outside the row load as zeros through a zero
  * mask) and a row end (only the first `valid` outputs are stored), so the
  * whole row runs in blocks. */
-KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_block(float *dst, const float *const *rows, const int *ky_ok,
-                                                 int x0, int valid, const float *packed, const float *bias,
-                                                 const cnn_dwconv *d, const int S, const int B,
+KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_block(float *dst, const float *const *rows, const int *ok, int x0,
+                                                 int valid, const float *packed, const float *bias,
+                                                 const cnn_dwconv *d, const int S, const int B, const int NR,
                                                  const int EDGE) {
     const cnn_conv *g = &d->geom;
     const int n = g->out_c, in_c = g->in_c;
     const ptrdiff_t ix0 = (ptrdiff_t)x0 * S - g->pad_left, step = g->out_stride;
+    const ptrdiff_t row_step = (ptrdiff_t)g->out_w * g->out_stride;
     const cnn_act *act = &g->act;
     const int relu = act->kind == CNN_ACT_RELU, has_max = relu && act->has_max;
-    const __m512 zero = _mm512_setzero_ps(), slope = _mm512_set1_ps(act->negative_slope);
-    const __m512 maxv = _mm512_set1_ps(act->max_value);
     const int LOADS = (B - 1) * S + 3;
     /* EDGE: column i's offset in the row, clamped inside it, and whether
      * it exists (its loads are masked off when not) */
@@ -193,44 +195,57 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_block(float *dst, const float *const 
     }
     for (int c0 = 0; c0 < n; c0 += 16) {
         const __mmask16 m = n - c0 >= 16 ? 0xFFFF : (__mmask16)((1u << (n - c0)) - 1);
-        /* every loop over o, i and ky is unrolled: with constant indices
-         * acc[], v[] and w[] live in registers (8 + 17 + 3 of the 32) */
-        __m512 acc[8];
-        _Pragma("GCC unroll 8") for (int o = 0; o < B; o++) acc[o] = _mm512_maskz_loadu_ps(m, bias + c0);
-        _Pragma("GCC unroll 3") for (int ky = 0; ky < 3; ky++) {
-            if (!ky_ok[ky]) continue;
-            __m512 w[3], v[7 * 2 + 3];
-            for (int kx = 0; kx < 3; kx++)
-                w[kx] = _mm512_maskz_loadu_ps(m, packed + (size_t)(ky * 3 + kx) * n + c0);
+        /* every loop over q, o, i, ir and kx is unrolled: with constant
+         * indices acc[][], v[] and w[] live in registers (2*8 + 10 + 3 or
+         * 8 + 17 + 3 of the 32) */
+        __m512 acc[2][8];
+        _Pragma("GCC unroll 2") for (int q = 0; q < NR; q++) {
+            _Pragma("GCC unroll 8") for (int o = 0; o < B; o++) acc[q][o] =
+                _mm512_maskz_loadu_ps(m, bias + c0);
+        }
+        _Pragma("GCC unroll 4") for (int ir = 0; ir < NR + 2; ir++) {
+            if (!ok[ir]) continue;
+            __m512 v[7 * 2 + 3];
             _Pragma("GCC unroll 17") for (int i = 0; i < LOADS; i++) {
                 const __mmask16 mi = !EDGE || inside >> i & 1 ? m : 0;
-                v[i] = _mm512_maskz_loadu_ps(mi, rows[ky] + (EDGE ? off[i] : (ix0 + i) * in_c) + c0);
+                v[i] = _mm512_maskz_loadu_ps(mi, rows[ir] + (EDGE ? off[i] : (ix0 + i) * in_c) + c0);
             }
-            _Pragma("GCC unroll 8") for (int o = 0; o < B; o++) {
-                acc[o] = _mm512_fmadd_ps(v[o * S], w[0], acc[o]);
-                acc[o] = _mm512_fmadd_ps(v[o * S + 1], w[1], acc[o]);
-                acc[o] = _mm512_fmadd_ps(v[o * S + 2], w[2], acc[o]);
+            _Pragma("GCC unroll 2") for (int q = 0; q < NR; q++) {
+                const int ky = ir - q; /* the kernel row this input row is for output row q */
+                if (ky < 0 || ky > 2) continue;
+                __m512 w[3];
+                _Pragma("GCC unroll 3") for (int kx = 0; kx < 3; kx++) w[kx] =
+                    _mm512_maskz_loadu_ps(m, packed + (size_t)(ky * 3 + kx) * n + c0);
+                _Pragma("GCC unroll 8") for (int o = 0; o < B; o++) {
+                    acc[q][o] = _mm512_fmadd_ps(v[o * S], w[0], acc[q][o]);
+                    acc[q][o] = _mm512_fmadd_ps(v[o * S + 1], w[1], acc[q][o]);
+                    acc[q][o] = _mm512_fmadd_ps(v[o * S + 2], w[2], acc[q][o]);
+                }
             }
         }
-        _Pragma("GCC unroll 8") for (int o = 0; o < B; o++) {
-            __m512 v = acc[o];
-            if (relu) {
-                v = _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v, slope);
-                if (has_max) v = _mm512_min_ps(v, maxv);
+        const __m512 zero = _mm512_setzero_ps(), slope = _mm512_set1_ps(act->negative_slope);
+        const __m512 maxv = _mm512_set1_ps(act->max_value);
+        _Pragma("GCC unroll 2") for (int q = 0; q < NR; q++) {
+            _Pragma("GCC unroll 8") for (int o = 0; o < B; o++) {
+                __m512 v = acc[q][o];
+                if (relu) {
+                    v = _mm512_mask_mul_ps(v, _mm512_cmp_ps_mask(v, zero, _CMP_LT_OQ), v, slope);
+                    if (has_max) v = _mm512_min_ps(v, maxv);
+                }
+                if (!EDGE || o < valid) _mm512_mask_storeu_ps(dst + q * row_step + o * step + c0, m, v);
             }
-            if (!EDGE || o < valid) _mm512_mask_storeu_ps(dst + o * step + c0, m, v);
         }
     }
 }
 
-/* A whole output row of a 3x3 depthwise convolution with stride S, in
+/* NR whole output rows of a 3x3 depthwise convolution with stride S, in
  * blocks of B outputs (7 when that divides the row and 8 does not: 14, 28
  * and 7 wide rows then waste nothing).  No software prefetch: the
- * hardware prefetcher follows the three input rows, and explicit
- * prefetches measured slower. */
-KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_row(float *out_row, const float *const *rows, const int *ky_ok,
-                                               const float *packed, const cnn_dwconv *d, const int S,
-                                               const int B) {
+ * hardware prefetcher follows the input rows, and explicit prefetches
+ * measured slower. */
+KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_rows(float *out_row, const float *const *rows, const int *ok,
+                                                const float *packed, const cnn_dwconv *d, const int S,
+                                                const int B, const int NR) {
     const cnn_conv *g = &d->geom;
     const float *bias = packed + (size_t)9 * g->out_c;
     for (int x0 = 0; x0 < g->out_w; x0 += B) {
@@ -238,15 +253,25 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_row(float *out_row, const float *cons
         const ptrdiff_t ix0 = (ptrdiff_t)x0 * S - g->pad_left;
         float *dst = out_row + (size_t)x0 * g->out_stride;
         if (ix0 >= 0 && ix0 + (B - 1) * S + 2 < g->in_w && valid == B)
-            dw3x3_block(dst, rows, ky_ok, x0, B, packed, bias, d, S, B, 0);
+            dw3x3_block(dst, rows, ok, x0, B, packed, bias, d, S, B, NR, 0);
         else
-            dw3x3_block(dst, rows, ky_ok, x0, valid, packed, bias, d, S, B, 1);
+            dw3x3_block(dst, rows, ok, x0, valid, packed, bias, d, S, B, NR, 1);
     }
 }
 
+/* 3x3, no dilation, stride 1 or 2 horizontally, an activation the block
+ * applies itself: the block path. */
+static inline int dw3x3_fast(const cnn_dwconv *d) {
+    const cnn_conv *g = &d->geom;
+    return g->k_h == 3 && g->k_w == 3 && g->dil_w == 1 && g->dil_h == 1 &&
+           (g->stride_w == 1 || g->stride_w == 2) && g->act.kind != CNN_ACT_TANH &&
+           g->act.kind != CNN_ACT_SIGMOID;
+}
+
+/* Output row y, or rows y and y+1 (NR = 2: 3x3, stride 1, the block path). */
 KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const float *packed,
                                              const cnn_dwconv *d, int y, int ring_rows, const int KH,
-                                             const int KW) {
+                                             const int KW, const int NR) {
     const cnn_conv *g = &d->geom;
     const int n = g->out_c, in_w = g->in_w, sw = g->stride_w, dw = g->dil_w;
     const float *rows[16];
@@ -260,23 +285,26 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const 
     int x_lo = 0, x_hi = g->out_w;
     while (x_lo < g->out_w && x_lo * sw - g->pad_left < 0) x_lo++;
     while (x_hi > x_lo && (x_hi - 1) * sw - g->pad_left + (KW - 1) * dw >= in_w) x_hi--;
-    for (int ky = 0; ky < KH; ky++) {
+    for (int ky = 0; ky < KH + NR - 1; ky++) { /* NR = 2: stride 1, one more input row */
         int iy = y * g->stride_h + ky * g->dil_h - g->pad_top;
         ky_ok[ky] = iy >= 0 && iy < g->in_h;
         rows[ky] = ky_ok[ky] ? in + (size_t)(ring_rows ? iy % ring_rows : iy) * in_w * g->in_c : in;
     }
-    if (KH == 3 && KW == 3 && dw == 1 && (sw == 1 || sw == 2) && act->kind != CNN_ACT_TANH &&
-        act->kind != CNN_ACT_SIGMOID) {
+    if (dw3x3_fast(d)) {
         float *out_row = out + (size_t)y * g->out_w * g->out_stride;
         const int seven = g->out_w % 8 != 0 && g->out_w % 7 == 0;
-        if (sw == 1 && seven)
-            dw3x3_row(out_row, rows, ky_ok, packed, d, 1, 7);
+        if (NR == 2 && seven)
+            dw3x3_rows(out_row, rows, ky_ok, packed, d, 1, 7, 2);
+        else if (NR == 2)
+            dw3x3_rows(out_row, rows, ky_ok, packed, d, 1, 8, 2);
+        else if (sw == 1 && seven)
+            dw3x3_rows(out_row, rows, ky_ok, packed, d, 1, 7, 1);
         else if (sw == 1)
-            dw3x3_row(out_row, rows, ky_ok, packed, d, 1, 8);
+            dw3x3_rows(out_row, rows, ky_ok, packed, d, 1, 8, 1);
         else if (seven)
-            dw3x3_row(out_row, rows, ky_ok, packed, d, 2, 7);
+            dw3x3_rows(out_row, rows, ky_ok, packed, d, 2, 7, 1);
         else
-            dw3x3_row(out_row, rows, ky_ok, packed, d, 2, 8);
+            dw3x3_rows(out_row, rows, ky_ok, packed, d, 2, 8, 1);
         return;
     }
     /* The input rows the next output row adds (stride_h of them), fetched
@@ -342,21 +370,31 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const 
 
 static CNN_TARGET_AVX512 void dw_3x3(float *out, const float *in, const float *packed, const cnn_dwconv *d,
                                      int y, int ring_rows) {
-    dw_body(out, in, packed, d, y, ring_rows, 3, 3);
+    dw_body(out, in, packed, d, y, ring_rows, 3, 3, 1);
+}
+
+static CNN_TARGET_AVX512 void dw_3x3_pair(float *out, const float *in, const float *packed,
+                                          const cnn_dwconv *d, int y, int ring_rows) {
+    dw_body(out, in, packed, d, y, ring_rows, 3, 3, 2);
 }
 
 static CNN_TARGET_AVX512 void dw_any(float *out, const float *in, const float *packed, const cnn_dwconv *d,
                                      int y, int ring_rows) {
-    dw_body(out, in, packed, d, y, ring_rows, d->geom.k_h, d->geom.k_w);
+    dw_body(out, in, packed, d, y, ring_rows, d->geom.k_h, d->geom.k_w, 1);
 }
 
-void cnn_dw_row_avx512(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y,
-                       int ring_rows) {
-    if (d->geom.k_h == 3 && d->geom.k_w == 3)
-        dw_3x3(out, in, packed, d, y, ring_rows);
-    else if (d->geom.k_h <= 16)
-        dw_any(out, in, packed, d, y, ring_rows);
-    else
-        cnn_dw_row_generic(out, in, packed, d, y, ring_rows);
+void cnn_dw_rows_avx512(float *out, const float *in, const float *packed, const cnn_dwconv *d, int y0, int y1,
+                        int ring_rows) {
+    const int pairs = dw3x3_fast(d) && d->geom.stride_h == 1 && d->geom.stride_w == 1;
+    for (int y = y0; y < y1; y++) {
+        if (pairs && y + 1 < y1)
+            dw_3x3_pair(out, in, packed, d, y++, ring_rows);
+        else if (d->geom.k_h == 3 && d->geom.k_w == 3)
+            dw_3x3(out, in, packed, d, y, ring_rows);
+        else if (d->geom.k_h <= 16)
+            dw_any(out, in, packed, d, y, ring_rows);
+        else
+            cnn_dw_rows_generic(out, in, packed, d, y, y + 1, ring_rows);
+    }
 }
 #endif

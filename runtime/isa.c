@@ -13,14 +13,14 @@
 
 const float cnn_zero_row[CNN_ZERO_FLOATS];
 
-static const cnn_kernels generic_kernels = {CNN_ISA_GENERIC, 4,   cnn_tile_generic, cnn_dw_row_generic,
+static const cnn_kernels generic_kernels = {CNN_ISA_GENERIC, 4,   cnn_tile_generic, cnn_dw_rows_generic,
                                             cnn_act_generic, NULL};
 
 #if CNN_X86
-static const cnn_kernels avx2_kernels = {CNN_ISA_AVX2,    6,   cnn_tile_avx2, cnn_dw_row_generic,
+static const cnn_kernels avx2_kernels = {CNN_ISA_AVX2,    6,   cnn_tile_avx2, cnn_dw_rows_generic,
                                          cnn_act_generic, NULL};
-static const cnn_kernels avx512_kernels = {CNN_ISA_AVX512,    CNN_MR_MAX,     cnn_tile_avx512,
-                                           cnn_dw_row_avx512, cnn_act_avx512, cnn_conv_small_avx512};
+static const cnn_kernels avx512_kernels = {CNN_ISA_AVX512,     CNN_MR_MAX,     cnn_tile_avx512,
+                                           cnn_dw_rows_avx512, cnn_act_avx512, cnn_conv_small_avx512};
 #endif
 
 static const cnn_kernels *current;
