@@ -90,15 +90,16 @@ void cnn_dwconv_forward(float *out, const float *in, const float *packed, const 
  * one layer: band by band, the convolution writes its output rows into a
  * ring of a few rows and the depthwise convolution reads them there, from
  * cache, instead of a whole tensor going out to memory and back.  The
- * result equals cnn_conv_forward then cnn_dwconv_forward (d->geom.in_*
- * are c->out_*).  The ring holds cnn_conv_dw_ring_floats() floats: a few
+ * result equals cnn_conv_forward then cnn_dwconv_forward up to rounding
+ * (d->geom.in_* are c->out_*).  The ring holds cnn_conv_dw_ring_floats() floats: a few
  * rows for each of up to CNN_RING_THREADS threads; with more threads the
  * pair still runs on that many (these are the early layers, bound by
  * memory more than by cores, and every ring is arena memory).  cnn_conv_dw_fusable() says whether this
  * pays for the pair (convolution weights small enough to stay in cache
  * across the bands, an intermediate large enough to leave it) and is
- * supported (c without residual and with out_stride == out_c); cnncc asks
- * it before fusing.
+ * supported (c without residual, with out_stride == out_c, on the tiled
+ * GEMM path); cnncc asks it before fusing, and cnn_conv_dw_forward runs
+ * only pairs it accepts.
  */
 #define CNN_RING_THREADS 2
 

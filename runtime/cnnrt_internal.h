@@ -86,11 +86,12 @@ typedef struct {
 
 const cnn_kernels *cnn_kernels_get(void);
 
-/* Whether cnn_conv_forward runs c on the tiled path (else a slow exact
+/* Whether c can run on the tiled GEMM path (else only on a slow exact
  * loop: padding wider than the zero row, or too many taps). */
 int cnn_conv_tiled(const cnn_conv *c);
-/* Output rows y0..y1-1 of a tiled convolution without residual, on the
- * calling thread; row y0 is written at out_rows. */
+/* Output rows y0..y1-1 of a convolution without residual, on the calling
+ * thread; row y0 is written at out_rows.  c must be tiled (cnn_conv_tiled):
+ * cnn_conv_dw_fusable checks it for the only caller. */
 void cnn_conv_rows(float *out_rows, const float *in, const float *packed, const cnn_conv *c, int y0, int y1);
 
 /* Per-ISA tables (NULL members where an ISA has nothing special). */

@@ -67,9 +67,11 @@ static void fused_task(void *ctx, int index, int n) {
     done = done < 0 ? 0 : done;
     for (; y < y_end; y += band) {
         int yb = y + band < y_end ? y + band : y_end;
+        int lo = y * g->stride_h - g->pad_top; /* rows below lo: read by no band left */
         int hi = (yb - 1) * g->stride_h - g->pad_top + (g->k_h - 1) * g->dil_h + 1;
         hi = hi < c->out_h ? hi : c->out_h;
-        while (done < hi) { /* in runs that do not wrap around the ring */
+        done = done > lo ? done : lo; /* a stride larger than the kernel skips rows */
+        while (done < hi) {           /* in runs that do not wrap around the ring */
             int slot = done % ring, n_rows = hi - done < ring - slot ? hi - done : ring - slot;
             cnn_conv_rows(mine + slot * row_floats, j->in, j->conv_packed, c, done, done + n_rows);
             done += n_rows;

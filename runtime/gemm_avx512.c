@@ -158,11 +158,12 @@ void cnn_tile_avx512(const cnn_tile *t) {
 }
 
 /* ---- depthwise (depth_multiplier 1) --------------------------------------
- * One output row, 16 channels at a time: the block's weights stay in
- * registers across the whole row when the kernel is 3x3 (KH = KW = 3 is a
- * compile-time instance), and every output vector is a chain of k_h*k_w
- * FMAs on input vectors loaded straight from the NHWC rows.  Taps outside
- * the input are skipped; rows outside it are dropped for the whole row. */
+ * 3x3 kernels without dilation (MobileNet's) run in register blocks of 7
+ * or 8 neighbouring outputs of one or two rows, 16 channels at a time,
+ * input vectors loaded straight from the NHWC rows and padding loaded as
+ * masked zeros.  Other kernels go pixel by pixel: every output vector is a
+ * chain of k_h*k_w FMAs, taps outside the input skipped, rows outside it
+ * dropped for the whole row. */
 /* Outputs x0..x0+B-1 of NR output rows (1, or 2 with stride 1) of a 3x3
  * kernel (stride S, no dilation), all channels: each input vector loaded
  * feeds up to three of the B accumulators of each row it is under, so a
@@ -323,9 +324,9 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw_body(float *out, const float *in, const 
         for (int s = 0; s < 2; s++)
             if (next_rows[s]) {
                 /* this column's share of the next rows: a few lines */
-                const float *from = next_rows[s] + (size_t)x * prefetch_step;
-                for (size_t f = 0; f < prefetch_step; f += 16)
-                    _mm_prefetch((const char *)(from + f), _MM_HINT_T1);
+                size_t from = (size_t)x * prefetch_step, to = from + prefetch_step;
+                for (size_t f = from; f < to && f < row_floats; f += 16)
+                    _mm_prefetch((const char *)(next_rows[s] + f), _MM_HINT_T1);
             }
         const int interior = x >= x_lo && x < x_hi;
         const int ix0 = x * sw - g->pad_left;

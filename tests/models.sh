@@ -35,7 +35,9 @@ for m in "$@"; do
     rm -f $W/$m.safetensors
 done
 # The small models of tests/golden/ exercise every op and every rewrite
-# (copies into concatenations, folded padding, unfused batch norm, n-ary add).
+# (copies into concatenations, folded padding, unfused batch norm, n-ary add,
+# convolution + depthwise through a ring), natively, on the portable C path
+# and on two threads.
 G=$B/golden_models
 mkdir -p $G
 for f in tests/golden/*.arch; do
@@ -50,10 +52,11 @@ for f in tests/golden/*.arch; do
             -include $G/$g.h -DMODEL=g -DMODEL_UPPER=G -DNOUT=$(output_count $G/$g.json) -o $G/run_$g tests/models/run_model.c $G/$g.c \
             $B/libcnnrt.a -lm -lpthread ||
         { echo "FAIL golden $g: could not build"; fail=$((fail + 1)); continue; }
-    for isa in native generic; do
+    for isa in native generic threads; do
         $G/run_$g $G/$g.safetensors $G/$g.in.f32 $G/$g.$isa >/dev/null 2>&1 ||
             CNNRT_ISA=generic $G/run_$g $G/$g.safetensors $G/$g.in.f32 $G/$g.$isa
         [ $isa = generic ] && CNNRT_ISA=generic $G/run_$g $G/$g.safetensors $G/$g.in.f32 $G/$g.$isa
+        [ $isa = threads ] && CNNRT_THREADS=2 $G/run_$g $G/$g.safetensors $G/$g.in.f32 $G/$g.$isa
         k=0
         while [ $k -lt $(output_count $G/$g.json) ]; do
             check "golden $g ($isa) output $k" $B/compare $G/$g.$isa$k.f32 $G/$g.ref$k.f32

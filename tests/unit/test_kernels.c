@@ -355,7 +355,8 @@ END_TEST
 /* cnn_conv_dw_forward against ref_conv then ref_dwconv.  The depthwise
  * input size is the convolution's output; its in_* fields in the case are
  * ignored.  Wide rows make bands of a few rows, so the ring wraps many
- * times; thread boundaries fall at every split of the rows. */
+ * times.  The last case is large enough (2.9M multiply-adds) to run on two
+ * threads, each with its own ring and a boundary inside the map. */
 START_TEST(test_conv_dw) {
     static const struct {
         conv_case conv, dw;
@@ -380,6 +381,10 @@ START_TEST(test_conv_dw) {
         /* one band covers the whole map (ring = all rows) */
         {{6, 9, 12, 20, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 1, 0},
          {0, 0, 0, 0, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 2, 0},
+         1},
+        /* two threads: 37 rows split at 18, 3x3 stride 2 after a pointwise */
+        {{37, 48, 48, 33, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 2, 0},
+         {0, 0, 0, 0, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, 0, 2, 0},
          1},
     };
     for (int i = 0; i < n_isas; i++) {
