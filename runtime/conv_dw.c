@@ -63,8 +63,7 @@ static void fused_task(void *ctx, int index, int n) {
     const size_t row_floats = (size_t)c->out_w * c->out_c;
     float *mine = j->ring + (size_t)index * ring * row_floats;
     int y = (int)((long)rows * index / n), y_end = (int)((long)rows * (index + 1) / n);
-    int done = y * g->stride_h - g->pad_top; /* next convolution row to compute */
-    done = done < 0 ? 0 : done;
+    int done = 0; /* next convolution row to compute; raised to each band's lo */
     for (; y < y_end; y += band) {
         int yb = y + band < y_end ? y + band : y_end;
         int lo = y * g->stride_h - g->pad_top; /* rows below lo: read by no band left */
