@@ -7,9 +7,8 @@
  * weight vectors), so the two FMA ports stay busy while the loads fit in
  * the three load ports.  Every tile height 1..14 and width 16 or 32 is its
  * own instance of one inline body, so the accumulators are named registers
- * in each.  The epilogue (residual, ReLU family, masked stores for a
- * partial panel) runs on the registers; tanh and sigmoid run afterwards on
- * the stored tile with the vectorized C approximations.
+ * in each.  The epilogue (residual, activation, masked stores for a
+ * partial panel) runs on the registers.
  */
 #include "cnnrt_internal.h"
 
