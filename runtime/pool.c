@@ -91,6 +91,57 @@ static void pool_row(float *dst_row, const float *in, const cnn_pool *p, int y, 
 }
 
 #if CNN_X86
+/* Max or sum of the window rows [y0, y1) x cols [x0, x1) of the channels
+ * in mask m (fewer than 16), read straight from the input; ph x pw is the
+ * window when it is known at compile time (0: use the bounds). */
+static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 window_vec(const float *in,
+                                                                                 const cnn_pool *p,
+                                                                                 __mmask16 m, int y0, int y1,
+                                                                                 int x0, int x1, int is_max,
+                                                                                 const int ph, const int pw) {
+    const size_t ch = (size_t)p->channels, row = (size_t)p->in_w * ch;
+    const int rows = ph ? ph : y1 - y0, cols = pw ? pw : x1 - x0;
+    const float *src = in + ((size_t)y0 * p->in_w + x0) * ch;
+    /* row by row, then the rows: for 2x2, two operations deep instead of four */
+    __m512 v = _mm512_setzero_ps();
+    for (int i = 0; i < rows; i++, src += row) {
+        __m512 r = _mm512_maskz_loadu_ps(m, src);
+        for (int j = 1; j < cols; j++) {
+            __m512 u = _mm512_maskz_loadu_ps(m, src + j * ch);
+            r = is_max ? _mm512_max_ps(r, u) : _mm512_add_ps(r, u);
+        }
+        v = i == 0 ? r : is_max ? _mm512_max_ps(v, r) : _mm512_add_ps(v, r);
+    }
+    return v;
+}
+
+/* Layers with fewer than 16 channels (LeNet's 28x28x6): one masked vector
+ * per output pixel, whole windows straight from the input, 2x2 windows
+ * unrolled (28x28x6: 0.99 us, 1.39 through the row buffer of
+ * pool_row_avx512, whose loads straddle the vectors just stored). */
+static CNN_TARGET_AVX512 void pool_row_narrow(float *dst_row, const float *in, const cnn_pool *p, int y,
+                                              int is_max) {
+    int y0 = y * p->stride_h - p->pad_top, y1 = y0 + p->pool_h;
+    y0 = y0 < 0 ? 0 : y0;
+    y1 = y1 > p->in_h ? p->in_h : y1;
+    const __mmask16 m = (__mmask16)((1u << p->channels) - 1);
+    const int full_2x2 = p->pool_h == 2 && p->pool_w == 2 && y1 - y0 == 2;
+    const __m512 inv_full = _mm512_set1_ps(1.0f / (float)((y1 - y0) * p->pool_w));
+    for (int x = 0; x < p->out_w; x++) {
+        int x0 = x * p->stride_w - p->pad_left, x1 = x0 + p->pool_w;
+        x0 = x0 < 0 ? 0 : x0;
+        x1 = x1 > p->in_w ? p->in_w : x1;
+        __m512 v, inv = inv_full;
+        if (full_2x2 && x1 - x0 == 2) {
+            v = window_vec(in, p, m, y0, y1, x0, x1, is_max, 2, 2);
+        } else {
+            v = window_vec(in, p, m, y0, y1, x0, x1, is_max, 0, 0);
+            inv = _mm512_set1_ps(1.0f / (float)((y1 - y0) * (x1 - x0)));
+        }
+        _mm512_mask_storeu_ps(dst_row + (size_t)x * p->out_stride, m, is_max ? v : _mm512_mul_ps(v, inv));
+    }
+}
+
 /* pool_row with 16-channel vectors: the per-pixel loops above run over
  * `channels` floats, only 6 or 16 in small models, where scalar tails
  * dominate; masked vectors have none. */
@@ -148,8 +199,13 @@ static void pool_task(void *ctx, int index, int n) {
     float row[ROW_FLOATS];
 #if CNN_X86
     if (cnn_kernels_get()->isa == CNN_ISA_AVX512) {
-        for (int y = y0; y < y1; y++)
-            pool_row_avx512(j->out + (size_t)y * p->out_w * p->out_stride, j->in, p, y, j->is_max, row);
+        for (int y = y0; y < y1; y++) {
+            float *dst = j->out + (size_t)y * p->out_w * p->out_stride;
+            if (p->channels < 16)
+                pool_row_narrow(dst, j->in, p, y, j->is_max);
+            else
+                pool_row_avx512(dst, j->in, p, y, j->is_max, row);
+        }
         return;
     }
 #endif

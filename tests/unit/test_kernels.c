@@ -456,6 +456,9 @@ START_TEST(test_pool) {
         /* in_h in_w ch pool_h pool_w s_h s_w pad_top pad_left extra; 'same'-like bottom/right */
         {8, 8, 5, 2, 2, 2, 2, 0, 0, 0}, {7, 9, 17, 3, 3, 2, 2, 1, 1, 4},  {14, 14, 33, 3, 3, 1, 1, 1, 1, 0},
         {5, 6, 3, 3, 2, 2, 3, 1, 0, 2}, {28, 28, 6, 2, 2, 2, 2, 0, 0, 0}, {9, 9, 40, 3, 3, 2, 2, 1, 1, 3},
+        /* under 16 channels (whole windows from the input): 2x2 windows
+         * clipped by the padding, a slice, 3x3 */
+        {7, 7, 6, 2, 2, 2, 2, 1, 1, 3}, {9, 8, 12, 3, 3, 2, 2, 1, 1, 2},
     };
     for (int i = 0; i < n_isas; i++) {
         cnnrt_set_isa(isas[i]);
