@@ -320,7 +320,7 @@ static void emit_weights_storage(const Emit *e, const char *weights_file) {
     fprintf(out, "\n/* Weights packed for the kernels: %lld floats (%lld Keras parameters). */\n", n,
             e->g->params);
     if (!e->embedded) {
-        fprintf(out, "static float %s_packed[%lld];\n", e->prefix, n);
+        fprintf(out, "static float %s_packed[%lld] CNN_CACHE_ALIGNED;\n", e->prefix, n);
         return;
     }
     fprintf(out,
@@ -376,7 +376,7 @@ static void emit_source(const Emit *e, const char *header, const char *source, c
     if (p->arena_floats) {
         fprintf(out, "\n/* Activations: %lld bytes placed by liveness (lower bound %lld bytes). */\n",
                 plan_arena_bytes(p), plan_lower_bound(p));
-        fprintf(out, "static float %s_arena[%lld];\n", pre, p->arena_floats);
+        fprintf(out, "static float %s_arena[%lld] CNN_CACHE_ALIGNED;\n", pre, p->arena_floats);
     }
     emit_weights_storage(e, weights_file);
     fprintf(out, "\n");

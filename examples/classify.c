@@ -49,8 +49,8 @@
 #define TOP_K       5
 #define MAX_LABEL   128
 
-static float input[MODEL_CONST(_INPUT_SIZE)];
-static float output[MODEL_CONST(_OUTPUT_SIZE)];
+static float input[MODEL_CONST(_INPUT_SIZE)] CNN_CACHE_ALIGNED;
+static float output[MODEL_CONST(_OUTPUT_SIZE)] CNN_CACHE_ALIGNED;
 
 static void fail(const char *path, const char *what, const char *detail) {
     fprintf(stderr, "classify: %s: %s%s%s\n", path, what, detail ? ": " : "", detail ? detail : "");

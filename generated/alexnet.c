@@ -6,10 +6,10 @@
 #include "alexnet.h"
 
 /* Activations: 1441536 bytes placed by liveness (lower bound 1441536 bytes). */
-static float alexnet_arena[360384];
+static float alexnet_arena[360384] CNN_CACHE_ALIGNED;
 
 /* Weights packed for the kernels: 58806464 floats (58692452 Keras parameters). */
-static float alexnet_packed[58806464];
+static float alexnet_packed[58806464] CNN_CACHE_ALIGNED;
 
 static const cnn_conv alexnet_s0 = {227, 227, 3, 55, 55, 96, 11, 11, 4, 4, 1, 1, 0, 0, 96, {CNN_ACT_RELU, 0.0f, 0, 0.0f}};
 static const cnn_pool alexnet_s1 = {55, 55, 96, 27, 27, 3, 3, 2, 2, 0, 0, 96};

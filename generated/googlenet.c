@@ -6,10 +6,10 @@
 #include "googlenet.h"
 
 /* Activations: 4816896 bytes placed by liveness (lower bound 4816896 bytes). */
-static float googlenet_arena[1204224];
+static float googlenet_arena[1204224] CNN_CACHE_ALIGNED;
 
 /* Weights packed for the kernels: 7100352 floats (13378280 Keras parameters). */
-static float googlenet_packed[7100352];
+static float googlenet_packed[7100352] CNN_CACHE_ALIGNED;
 
 static const cnn_conv googlenet_s0 = {224, 224, 3, 112, 112, 64, 7, 7, 2, 2, 1, 1, 2, 2, 64, {CNN_ACT_RELU, 0.0f, 0, 0.0f}};
 static const cnn_pool googlenet_s1 = {112, 112, 64, 56, 56, 3, 3, 2, 2, 0, 0, 64};

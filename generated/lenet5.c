@@ -6,10 +6,10 @@
 #include "lenet5.h"
 
 /* Activations: 23552 bytes placed by liveness (lower bound 23520 bytes). */
-static float lenet5_arena[5888];
+static float lenet5_arena[5888] CNN_CACHE_ALIGNED;
 
 /* Weights packed for the kernels: 71328 floats (61706 Keras parameters). */
-static float lenet5_packed[71328];
+static float lenet5_packed[71328] CNN_CACHE_ALIGNED;
 
 static const cnn_conv lenet5_s0 = {32, 32, 1, 28, 28, 6, 5, 5, 1, 1, 1, 1, 0, 0, 6, {CNN_ACT_TANH, 0.0f, 0, 0.0f}};
 static const cnn_pool lenet5_s1 = {28, 28, 6, 14, 14, 2, 2, 2, 2, 0, 0, 6};

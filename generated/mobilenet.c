@@ -6,10 +6,10 @@
 #include "mobilenet.h"
 
 /* Activations: 2809856 bytes placed by liveness (lower bound 2809856 bytes). */
-static float mobilenet_arena[702464];
+static float mobilenet_arena[702464] CNN_CACHE_ALIGNED;
 
 /* Weights packed for the kernels: 4245632 floats (4253864 Keras parameters). */
-static float mobilenet_packed[4245632];
+static float mobilenet_packed[4245632] CNN_CACHE_ALIGNED;
 
 static const cnn_conv mobilenet_s0 = {224, 224, 3, 112, 112, 32, 3, 3, 2, 2, 1, 1, 0, 0, 32, {CNN_ACT_RELU, 0.0f, 1, 6.0f}};
 static const cnn_dwconv mobilenet_s0d = {{112, 112, 32, 112, 112, 32, 3, 3, 1, 1, 1, 1, 1, 1, 32, {CNN_ACT_RELU, 0.0f, 1, 6.0f}}, 1};

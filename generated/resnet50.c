@@ -6,10 +6,10 @@
 #include "resnet50.h"
 
 /* Activations: 5218304 bytes placed by liveness (lower bound 5218304 bytes). */
-static float resnet50_arena[1304576];
+static float resnet50_arena[1304576] CNN_CACHE_ALIGNED;
 
 /* Weights packed for the kernels: 25579648 floats (25636712 Keras parameters). */
-static float resnet50_packed[25579648];
+static float resnet50_packed[25579648] CNN_CACHE_ALIGNED;
 
 static const cnn_conv resnet50_s0 = {224, 224, 3, 112, 112, 64, 7, 7, 2, 2, 1, 1, 3, 3, 64, {CNN_ACT_RELU, 0.0f, 0, 0.0f}};
 static const cnn_pool resnet50_s1 = {112, 112, 64, 56, 56, 3, 3, 2, 2, 1, 1, 64};

@@ -6,10 +6,10 @@
 #include "vgg16.h"
 
 /* Activations: 25690112 bytes placed by liveness (lower bound 25690112 bytes). */
-static float vgg16_arena[6422528];
+static float vgg16_arena[6422528] CNN_CACHE_ALIGNED;
 
 /* Weights packed for the kernels: 138455872 floats (138357544 Keras parameters). */
-static float vgg16_packed[138455872];
+static float vgg16_packed[138455872] CNN_CACHE_ALIGNED;
 
 static const cnn_conv vgg16_s0 = {224, 224, 3, 224, 224, 64, 3, 3, 1, 1, 1, 1, 1, 1, 64, {CNN_ACT_RELU, 0.0f, 0, 0.0f}};
 static const cnn_conv vgg16_s1 = {224, 224, 64, 224, 224, 64, 3, 3, 1, 1, 1, 1, 1, 1, 64, {CNN_ACT_RELU, 0.0f, 0, 0.0f}};

@@ -11,7 +11,7 @@
 
 #include "cnnrt_internal.h"
 
-const float cnn_zero_row[CNN_ZERO_FLOATS];
+CNN_ALIGN(64) const float cnn_zero_row[CNN_ZERO_FLOATS];
 
 static const cnn_kernels generic_kernels = {CNN_ISA_GENERIC, 4,   cnn_tile_generic, cnn_dw_rows_generic,
                                             cnn_act_generic, NULL};

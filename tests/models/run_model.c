@@ -73,7 +73,7 @@ static const long sizes[] = {CAT(S, NOUT)};
 static float *outs[NOUT];
 #define INFER(in) FN(_infer)(in, OUT_ARGS)
 
-static float input[UP(_INPUT_SIZE)];
+static float input[UP(_INPUT_SIZE)] CNN_CACHE_ALIGNED;
 
 static double now_us(void) {
     struct timespec t;
