@@ -33,6 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cnnrt.h"
+
 #if !defined(MODEL) || !defined(MODEL_UC)
 #error "compile with -DMODEL=prefix -DMODEL_UC=PREFIX -include prefix.h (see the top of classify.c)"
 #endif

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "cnnrt.h"
 #include "lenet5.h"
 
 #define DEFAULT_DIR  "/usr/share/datasets/fashion-mnist"
