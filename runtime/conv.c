@@ -107,16 +107,17 @@ static void fill_pointers(const float **a, const cnn_conv *c, const float *in, l
  * run of the input: one "tap" per kernel row, k_w*in_c floats long, read
  * in place.  Returns 0 when some pixel needs horizontal padding. */
 static int fill_row_taps(const float **a, const cnn_conv *c, const float *in, long m0, int mr) {
-    int y = (int)(m0 / c->out_w), x = (int)(m0 % c->out_w);
+    const int k_h = c->k_h, in_h = c->in_h, in_w = c->in_w, out_w = c->out_w, dil_h = c->dil_h;
+    const ptrdiff_t in_c = c->in_c, row_floats = (ptrdiff_t)dil_h * in_w * in_c;
+    int y = (int)(m0 / out_w), x = (int)(m0 % out_w);
     for (int r = 0; r < mr; r++) {
         int ix0 = x * c->stride_w - c->pad_left;
-        if (ix0 < 0 || ix0 + c->k_w > c->in_w) return 0;
-        for (int ky = 0; ky < c->k_h; ky++) {
-            int iy = y * c->stride_h + ky * c->dil_h - c->pad_top;
-            a[ky * mr + r] =
-                iy < 0 || iy >= c->in_h ? cnn_zero_row : in + ((size_t)iy * c->in_w + ix0) * c->in_c;
-        }
-        if (++x == c->out_w) x = 0, y++;
+        if (ix0 < 0 || ix0 + c->k_w > in_w) return 0;
+        int iy = y * c->stride_h - c->pad_top;
+        ptrdiff_t off = ((ptrdiff_t)iy * in_w + ix0) * in_c;
+        for (int ky = 0; ky < k_h; ky++, iy += dil_h, off += row_floats)
+            a[ky * mr + r] = iy < 0 || iy >= in_h ? cnn_zero_row : in + off;
+        if (++x == out_w) x = 0, y++;
     }
     return 1;
 }
