@@ -29,6 +29,7 @@
 #define IM2COL_MAX_IN_C  16            /* gather whole rows below this in_c */
 #define IM2COL_FLOATS    8192          /* stack im2col block: 32 KB */
 #define MAX_TAP_PTRS     2048          /* row-pointer table: 16 KB of stack */
+#define NARROW_MR        9             /* tile height when out_c <= 16 */
 
 size_t cnn_conv_packed_floats(const cnn_conv *c) {
     size_t k = (size_t)c->k_h * c->k_w * c->in_c;
@@ -351,6 +352,10 @@ static int job_setup(conv_job *j, float *out, const float *in, const float *pack
     j->packed = packed;
     j->residual = residual;
     j->mr = j->kern->mr;
+    /* One weight vector per k step: a 14-row tile makes 15 loads per 14
+     * FMAs and needs more row pointers than there are general registers;
+     * 9 rows is 7 % faster on LeNet's 14x14x6 -> 16 */
+    if (c->out_c <= 16 && j->mr > NARROW_MR) j->mr = NARROW_MR;
     j->m_base = 0;
     j->rows = (long)c->out_h * c->out_w;
     j->n_panels = (c->out_c + CNN_PANEL - 1) / CNN_PANEL;
