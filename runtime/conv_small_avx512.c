@@ -32,11 +32,13 @@ typedef struct {
 
 static void make_transpose(small_transpose *tt, int nc) {
     memset(tt, 0, sizeof *tt);
-    for (int o = 0; o < nc; o++)
+    /* element e = 16o + l is channel ch of pixel px (counted, not divided:
+     * this runs on every call) */
+    for (int o = 0, px = 0, ch = 0; o < nc; o++)
         for (int l = 0; l < 16; l++) {
-            int e = 16 * o + l;
-            tt->idx[o][l] = e / nc;
-            tt->mask[o][e % nc] |= (__mmask16)(1u << l);
+            tt->idx[o][l] = px;
+            tt->mask[o][ch] |= (__mmask16)(1u << l);
+            if (++ch == nc) ch = 0, px++;
         }
 }
 
