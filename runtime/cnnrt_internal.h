@@ -163,8 +163,9 @@ CNN_INLINE float cnn_sigmoidf(float x) {
     return 1.0f / (1.0f + cnn_expf(-x));
 }
 
-/* tanh with relative error < 4e-7 (float arithmetic, |x| <= 9; beyond,
- * tanh(9) = 1 in float): x P(x^2) / Q(x^2), a [9/8] rational fitted for
+/* tanh with relative error < 4.1e-7 (float arithmetic, every float checked;
+ * clamping at 9 adds at most 3.1e-8, tanh(9) = 1 - 3.05e-8):
+ * x P(x^2) / Q(x^2), a [9/8] rational fitted for
  * minimal relative error on (0, 9] by tools/fit_tanh.py.  Half the
  * operations of the exp form 1 - 2/(e^2x + 1), and no cancellation near 0
  * to patch with a series. */

@@ -23,8 +23,8 @@
 
 /* The transpose of a dense output (out_stride == out_c): lane l of output
  * vector o is element 16o+l of the pixel-major block of 16 pixels, i.e.
- * pixel idx[o][l] of the channel whose mask[o][ch] has bit l.  Built once
- * per layer. */
+ * pixel idx[o][l] of the channel whose mask[o][ch] has bit l.  Built at
+ * the start of each call. */
 typedef struct {
     int idx[SMALL_MAX_OUT_C][16];
     __mmask16 mask[SMALL_MAX_OUT_C][SMALL_MAX_OUT_C];
@@ -32,8 +32,8 @@ typedef struct {
 
 static void make_transpose(small_transpose *tt, int nc) {
     memset(tt, 0, sizeof *tt);
-    /* element e = 16o + l is channel ch of pixel px (counted, not divided:
-     * this runs on every call) */
+    /* element e = 16o + l is channel ch of pixel px (counted: a division
+     * per element cost more than the table is worth) */
     for (int o = 0, px = 0, ch = 0; o < nc; o++)
         for (int l = 0; l < 16; l++) {
             tt->idx[o][l] = px;

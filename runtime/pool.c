@@ -134,7 +134,7 @@ pool_row_narrow(float *dst_row, const float *in, const cnn_pool *p, int y, const
     full0 = full0 > full1 ? full1 : full0;
     const __m512 inv_full = _mm512_set1_ps(1.0f / (float)((y1 - y0) * p->pool_w));
     const size_t step = (size_t)p->stride_w * p->channels;
-    if (p->pool_h == 2 && p->pool_w == 2 && y1 - y0 == 2) {
+    if (p->pool_h == 2 && p->pool_w == 2 && y1 - y0 == 2 && full0 < full1) {
         const float *src =
             in + ((size_t)y0 * p->in_w + (size_t)(full0 * p->stride_w - p->pad_left)) * p->channels;
         float *dst = dst_row + (size_t)full0 * p->out_stride;

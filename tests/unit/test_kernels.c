@@ -452,13 +452,24 @@ static void ref_pool(float *out, const float *in, const cnn_pool *p, int is_max)
 }
 
 START_TEST(test_pool) {
-    static const int cases[][10] = {
-        /* in_h in_w ch pool_h pool_w s_h s_w pad_top pad_left extra; 'same'-like bottom/right */
-        {8, 8, 5, 2, 2, 2, 2, 0, 0, 0}, {7, 9, 17, 3, 3, 2, 2, 1, 1, 4},  {14, 14, 33, 3, 3, 1, 1, 1, 1, 0},
-        {5, 6, 3, 3, 2, 2, 3, 1, 0, 2}, {28, 28, 6, 2, 2, 2, 2, 0, 0, 0}, {9, 9, 40, 3, 3, 2, 2, 1, 1, 3},
+    static const int cases[][11] = {
+        /* in_h in_w ch pool_h pool_w s_h s_w pad_top pad_left extra same: 'same' (ceil) output
+         * size, clipped at the bottom/right; else 'same' when padded, 'valid' otherwise */
+        {8, 8, 5, 2, 2, 2, 2, 0, 0, 0, 0},
+        {7, 9, 17, 3, 3, 2, 2, 1, 1, 4, 0},
+        {14, 14, 33, 3, 3, 1, 1, 1, 1, 0, 0},
+        {5, 6, 3, 3, 2, 2, 3, 1, 0, 2, 0},
+        {28, 28, 6, 2, 2, 2, 2, 0, 0, 0, 0},
+        {9, 9, 40, 3, 3, 2, 2, 1, 1, 3, 0},
         /* under 16 channels (whole windows from the input): 2x2 windows
-         * clipped by the padding, a slice, 3x3 */
-        {7, 7, 6, 2, 2, 2, 2, 1, 1, 3}, {9, 8, 12, 3, 3, 2, 2, 1, 1, 2},
+         * clipped by the padding, a slice, 3x3, windows clipped at the
+         * right and bottom (Keras 'same' for an odd size), strides 1 and 3 */
+        {7, 7, 6, 2, 2, 2, 2, 1, 1, 3, 0},
+        {9, 8, 12, 3, 3, 2, 2, 1, 1, 2, 0},
+        {7, 9, 6, 2, 2, 2, 2, 0, 0, 1, 1},
+        {6, 6, 5, 2, 2, 1, 1, 0, 0, 0, 0},
+        {10, 11, 7, 2, 2, 3, 3, 0, 0, 2, 1},
+        {8, 10, 3, 2, 2, 1, 1, 0, 0, 0, 1},
     };
     for (int i = 0; i < n_isas; i++) {
         cnnrt_set_isa(isas[i]);
@@ -469,11 +480,10 @@ START_TEST(test_pool) {
                 p.in_h = k[0], p.in_w = k[1], p.channels = k[2];
                 p.pool_h = k[3], p.pool_w = k[4], p.stride_h = k[5], p.stride_w = k[6];
                 p.pad_top = k[7], p.pad_left = k[8];
-                /* 'same' when padded (ceil), else 'valid' */
-                p.out_h =
-                    k[7] ? (p.in_h + p.stride_h - 1) / p.stride_h : (p.in_h - p.pool_h) / p.stride_h + 1;
-                p.out_w = k[8] || k[7] ? (p.in_w + p.stride_w - 1) / p.stride_w
-                                       : (p.in_w - p.pool_w) / p.stride_w + 1;
+                p.out_h = k[10] || k[7] ? (p.in_h + p.stride_h - 1) / p.stride_h
+                                        : (p.in_h - p.pool_h) / p.stride_h + 1;
+                p.out_w = k[10] || k[8] || k[7] ? (p.in_w + p.stride_w - 1) / p.stride_w
+                                                : (p.in_w - p.pool_w) / p.stride_w + 1;
                 p.out_stride = p.channels + k[9];
                 size_t pix = (size_t)p.out_h * p.out_w;
                 float *in = rand_tensor((size_t)p.in_h * p.in_w * p.channels);
@@ -545,7 +555,8 @@ START_TEST(test_tanh_sigmoid_accuracy) {
     float *x = malloc(N * sizeof(float)), *y = malloc(N * sizeof(float));
     for (int i = 0; i < N; i++) x[i] = -20.0f + 40.0f * (float)i / (N - 1);
     /* the first 2000: +-1e-7 .. 1e-3, where a formula could cancel */
-    for (int i = 0; i < 2000; i++) x[i] = (i % 2 ? -1.0f : 1.0f) * powf(10.0f, -7.0f + 4.0f * (float)i / 1999);
+    for (int i = 0; i < 2000; i++)
+        x[i] = (i % 2 ? -1.0f : 1.0f) * powf(10.0f, -7.0f + 4.0f * (float)i / 1999);
     x[N / 2] = 1e-30f;
     for (int i = 0; i < n_isas; i++) {
         cnnrt_set_isa(isas[i]);
