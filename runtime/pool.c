@@ -91,17 +91,14 @@ static void pool_row(float *dst_row, const float *in, const cnn_pool *p, int y, 
 }
 
 #if CNN_X86
-/* Max or sum of the window rows [y0, y1) x cols [x0, x1) of the channels
- * in mask m (fewer than 16), read straight from the input; ph x pw is the
- * window when it is known at compile time (0: use the bounds). */
-static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 window_vec(const float *in,
+/* Max or sum of a rows x cols window whose first pixel is at src, over
+ * the channels in mask m (fewer than 16); inlined with constant rows and
+ * cols for 2x2, so that loop unrolls. */
+static inline __attribute__((always_inline)) CNN_TARGET_AVX512 __m512 window_vec(const float *src,
                                                                                  const cnn_pool *p,
-                                                                                 __mmask16 m, int y0, int y1,
-                                                                                 int x0, int x1, int is_max,
-                                                                                 const int ph, const int pw) {
+                                                                                 __mmask16 m, const int rows,
+                                                                                 const int cols, int is_max) {
     const size_t ch = (size_t)p->channels, row = (size_t)p->in_w * ch;
-    const int rows = ph ? ph : y1 - y0, cols = pw ? pw : x1 - x0;
-    const float *src = in + ((size_t)y0 * p->in_w + x0) * ch;
     /* row by row, then the rows: for 2x2, two operations deep instead of four */
     __m512 v = _mm512_setzero_ps();
     for (int i = 0; i < rows; i++, src += row) {
@@ -139,7 +136,7 @@ pool_row_narrow(float *dst_row, const float *in, const cnn_pool *p, int y, const
             in + ((size_t)y0 * p->in_w + (size_t)(full0 * p->stride_w - p->pad_left)) * p->channels;
         float *dst = dst_row + (size_t)full0 * p->out_stride;
         for (int x = full0; x < full1; x++, src += step, dst += p->out_stride) {
-            __m512 v = window_vec(src, p, m, 0, 2, 0, 2, is_max, 2, 2);
+            __m512 v = window_vec(src, p, m, 2, 2, is_max);
             _mm512_mask_storeu_ps(dst, m, is_max ? v : _mm512_mul_ps(v, inv_full));
         }
     } else {
@@ -151,7 +148,7 @@ pool_row_narrow(float *dst_row, const float *in, const cnn_pool *p, int y, const
         int x0 = x * p->stride_w - p->pad_left, x1 = x0 + p->pool_w;
         x0 = x0 < 0 ? 0 : x0;
         x1 = x1 > p->in_w ? p->in_w : x1;
-        __m512 v = window_vec(in, p, m, y0, y1, x0, x1, is_max, 0, 0);
+        __m512 v = window_vec(in + ((size_t)y0 * p->in_w + x0) * p->channels, p, m, y1 - y0, x1 - x0, is_max);
         const __m512 inv = _mm512_set1_ps(1.0f / (float)((y1 - y0) * (x1 - x0)));
         _mm512_mask_storeu_ps(dst_row + (size_t)x * p->out_stride, m, is_max ? v : _mm512_mul_ps(v, inv));
     }
