@@ -82,6 +82,7 @@ static double bench_layer(const layer *l, double *macs_out, double *bytes_out) {
      * as they would rarely be in a model arena */
     float *in = rand_floats(in_n), *out_buf = malloc((out_n + 1040) * sizeof(float)), *packed;
     float *out = out_buf + 1040;
+    float *scratch = l->depthwise ? NULL : malloc((cnn_conv_scratch_floats(&c) + 1) * sizeof(float));
     double macs, best = 1e30;
     cnn_dwconv d;
     d.geom = c;
@@ -110,11 +111,11 @@ static double bench_layer(const layer *l, double *macs_out, double *bytes_out) {
         if (l->depthwise)
             cnn_dwconv_forward(out, in, packed, &d);
         else
-            cnn_conv_forward(out, in, packed, NULL, &c);
+            cnn_conv_forward(out, in, packed, NULL, scratch, &c);
         double t = now() - t0;
         best = t < best ? t : best;
     }
-    free(in), free(out_buf), free(packed);
+    free(in), free(out_buf), free(packed), free(scratch);
     *macs_out = macs;
     return best;
 }

@@ -70,25 +70,26 @@ static void record(site *s, double t) {
 
 #define RA __builtin_return_address(0)
 
-void __real_cnn_conv_forward(float *, const float *, const float *, const float *, const cnn_conv *);
+void __real_cnn_conv_forward(float *, const float *, const float *, const float *, float *, const cnn_conv *);
 void __wrap_cnn_conv_forward(float *out, const float *in, const float *packed, const float *residual,
-                             const cnn_conv *c) {
+                             float *scratch, const cnn_conv *c) {
     site *s = find(RA, c);
     if (hot < 0) hot = getenv("LAYER_PROF_HOT") != NULL;
     if (s && !s->calls) {
         snprintf(s->kind, sizeof s->kind, "conv");
         snprintf(s->shape, sizeof s->shape, "%dx%dx%d k%dx%d s%d -> %dx%dx%d%s", c->in_h, c->in_w, c->in_c,
-                 c->k_h, c->k_w, c->stride_h, c->out_h, c->out_w, c->out_c, residual ? " +res" : "");
+                 c->k_h, c->k_w, c->stride_h, c->out_h, c->out_w, c->out_c,
+                 scratch ? (residual ? " +res wino" : " wino") : residual ? " +res" : "");
         s->macs = (double)c->out_h * c->out_w * c->out_c * c->k_h * c->k_w * c->in_c;
     }
     double t0 = now_us();
-    __real_cnn_conv_forward(out, in, packed, residual, c);
+    __real_cnn_conv_forward(out, in, packed, residual, scratch, c);
     record(s, now_us() - t0);
     /* LAYER_PROF_HOT=1: run it again with its weights and input now in
      * cache (residual layers read out: only those without a residual) */
     if (s && hot && !residual) {
         t0 = now_us();
-        __real_cnn_conv_forward(out, in, packed, residual, c);
+        __real_cnn_conv_forward(out, in, packed, residual, scratch, c);
         t0 = now_us() - t0;
         if (t0 < s->hot_us || !s->hot_us) s->hot_us = t0;
     }

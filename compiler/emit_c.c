@@ -186,7 +186,7 @@ static void step_comment(const Emit *e, const Step *st) {
 static void emit_step(const Emit *e, int s) {
     const Step *st = &e->p->steps[s];
     FILE *out = e->out;
-    char o[64], in[64], res[64];
+    char o[64], in[64], res[64], scratch[64];
     const char *pre = e->prefix;
     if (st->out >= 0) tensor_ref(e, st->out, st->kind == K_COPY_CHANNELS ? st->slice : 0, o, sizeof o);
     if (st->n_in) tensor_ref(e, st->in[0], 0, in, sizeof in);
@@ -200,18 +200,21 @@ static void emit_step(const Emit *e, int s) {
             tensor_ref(e, st->residual, 0, res, sizeof res);
         else
             snprintf(res, sizeof res, "NULL");
-        fprintf(out, "    cnn_conv_forward(%s, %s, w + %lld, %s, &%s_s%d);\n", o, in,
-                e->p->preps[st->prep].packed, res, pre, s);
+        if (st->scratch >= 0)
+            tensor_ref(e, st->scratch, 0, scratch, sizeof scratch);
+        else
+            snprintf(scratch, sizeof scratch, "NULL");
+        fprintf(out, "    cnn_conv_forward(%s, %s, w + %lld, %s, %s, &%s_s%d);\n", o, in,
+                e->p->preps[st->prep].packed, res, scratch, pre, s);
         break;
     case K_DWCONV:
         fprintf(out, "    cnn_dwconv_forward(%s, %s, w + %lld, &%s_s%d);\n", o, in,
                 e->p->preps[st->prep].packed, pre, s);
         break;
     case K_CONV_DW: {
-        char ring[64];
-        tensor_ref(e, st->ring, 0, ring, sizeof ring);
+        tensor_ref(e, st->scratch, 0, scratch, sizeof scratch);
         fprintf(out, "    cnn_conv_dw_forward(%s, %s, %s, w + %lld, w + %lld, &%s_s%d, &%s_s%dd);\n", o, in,
-                ring, e->p->preps[st->prep].packed, e->p->preps[st->dw_prep].packed, pre, s, pre, s);
+                scratch, e->p->preps[st->prep].packed, e->p->preps[st->dw_prep].packed, pre, s, pre, s);
         break;
     }
     case K_MAXPOOL: fprintf(out, "    cnn_maxpool_forward(%s, %s, &%s_s%d);\n", o, in, pre, s); break;

@@ -16,6 +16,8 @@
  *   - a convolution whose output only the depthwise convolution after it
  *     reads runs with it as one step, through a ring of a few rows (when
  *     the runtime's cnn_conv_dw_fusable says it pays).
+ * A convolution the runtime runs by Winograd gets scratch memory in the
+ * arena for that step (cnn_conv_scratch_floats).
  * The summary still shows the model as written: these change the plan only.
  *
  * Memory: every remaining tensor gets a buffer live from the step that
@@ -69,7 +71,7 @@ static Step *new_step(Builder *b, KernelKind kind, int layer) {
     s->residual = -1;
     s->prep = -1;
     s->dw_prep = -1;
-    s->ring = -1;
+    s->scratch = -1;
     b->step_of[layer] = p->n_steps - 1;
     return s;
 }
@@ -524,13 +526,27 @@ static void fuse_conv_dw(Builder *b) {
         st->out = nx->out;
         note_folded(st, nx->layer);
         for (int k = 0; k < nx->n_folded; k++) note_folded(st, nx->folded[k]);
-        st->ring = new_tensor(b);
-        p->tensors[st->ring].channels = st->conv.out_c;
-        p->tensors[st->ring].pixels =
+        st->scratch = new_tensor(b);
+        p->tensors[st->scratch].channels = st->conv.out_c;
+        p->tensors[st->scratch].pixels =
             (long long)(cnn_conv_dw_ring_floats(&st->conv, &st->dw) / st->conv.out_c);
         s++; /* the depthwise step is now part of this one */
     }
     p->n_steps = n;
+}
+
+/* A convolution that needs scratch memory (Winograd's transformed tiles)
+ * gets a tensor of its own, live during that step only. */
+static void reserve_scratch(Builder *b) {
+    Plan *p = b->p;
+    for (int s = 0; s < p->n_steps; s++) {
+        size_t floats = p->steps[s].kind == K_CONV ? cnn_conv_scratch_floats(&p->steps[s].conv) : 0;
+        if (!floats) continue;
+        int t = new_tensor(b);
+        p->steps[s].scratch = t;
+        p->tensors[t].channels = 1;
+        p->tensors[t].pixels = (long long)floats;
+    }
 }
 
 /* ---- memory ---- */
@@ -602,7 +618,7 @@ static void liveness(Plan *p) {
         if (st->out >= 0) touch(p, st->out, s);
         for (int k = 0; k < st->n_in; k++) touch(p, st->in[k], s);
         if (st->residual >= 0) touch(p, st->residual, s);
-        if (st->ring >= 0) touch(p, st->ring, s);
+        if (st->scratch >= 0) touch(p, st->scratch, s);
     }
     for (int b = 0; b < p->n_bufs; b++)
         if (p->bufs[b].kind == B_INPUT) p->bufs[b].first = 0;
@@ -786,6 +802,7 @@ Plan *plan_build(const Graph *g, int keep_aux) {
     /* Steps were created in program order; fusions moved some later. */
     sort_steps(p);
     fuse_conv_dw(&b);
+    reserve_scratch(&b);
     assign_views(&b);
     liveness(p);
     in_place(p);

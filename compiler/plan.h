@@ -65,7 +65,9 @@ typedef struct {
     cnn_act act;      /* fused activation (K_CONV, K_DWCONV, K_ADD, K_ACTIVATE) */
     int prep;         /* index into Plan.preps (its weights), or -1 */
     int dw_prep;      /* K_CONV_DW: the depthwise half's weights */
-    int ring;         /* K_CONV_DW: tensor of cnn_conv_dw_ring_floats() floats */
+    int scratch;      /* tensor the call may overwrite, or -1: K_CONV_DW's ring
+                         (cnn_conv_dw_ring_floats()), a K_CONV's
+                         cnn_conv_scratch_floats() when not 0 */
     int pad[4];       /* K_ZERO_PAD: top, bottom, left, right */
     int slice;        /* K_COPY_CHANNELS: first channel of the slice written */
     int output;       /* K_COPY: which output parameter */

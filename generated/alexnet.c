@@ -5,11 +5,11 @@
 #include "cnnrt.h"
 #include "alexnet.h"
 
-/* Activations: 1441536 bytes placed by liveness (lower bound 1441536 bytes). */
-static float alexnet_arena[360384] CNN_CACHE_ALIGNED;
+/* Activations: 5336064 bytes placed by liveness (lower bound 5336064 bytes). */
+static float alexnet_arena[1334016] CNN_CACHE_ALIGNED;
 
-/* Weights packed for the kernels: 58806464 floats (58692452 Keras parameters). */
-static float alexnet_packed[58806464] CNN_CACHE_ALIGNED;
+/* Weights packed for the kernels: 61231296 floats (58692452 Keras parameters). */
+static float alexnet_packed[61231296] CNN_CACHE_ALIGNED;
 
 static const cnn_conv alexnet_s0 = {227, 227, 3, 55, 55, 96, 11, 11, 4, 4, 1, 1, 0, 0, 96, {CNN_ACT_RELU, 0.0f, 0, 0.0f}};
 static const cnn_pool alexnet_s1 = {55, 55, 96, 27, 27, 3, 3, 2, 2, 0, 0, 96};
@@ -58,11 +58,11 @@ static const cnn_prep alexnet_preps[] = {
     {CNN_PREP_CONV, &alexnet_s3, 256, 35328, 649728, -1, -1, -1, -1, 0.0f, 35136},
     {CNN_PREP_SCALE_SHIFT, NULL, 256, -1, -1, 649984, 650240, 650496, 650752, 0.00100000005f, 649792},
     {CNN_PREP_CONV, &alexnet_s6, 384, 651008, 1535744, -1, -1, -1, -1, 0.0f, 650304},
-    {CNN_PREP_CONV, &alexnet_s7, 384, 1536128, 2863232, -1, -1, -1, -1, 0.0f, 1535424},
-    {CNN_PREP_CONV, &alexnet_s8, 256, 2863616, 3748352, -1, -1, -1, -1, 0.0f, 2862912},
-    {CNN_PREP_CONV, &alexnet_s10, 4096, 3748608, 41497344, -1, -1, -1, -1, 0.0f, 3747904},
-    {CNN_PREP_CONV, &alexnet_s11, 4096, 41501440, 58278656, -1, -1, -1, -1, 0.0f, 41500736},
-    {CNN_PREP_CONV, &alexnet_s12, 100, 58282752, 58692352, -1, -1, -1, -1, 0.0f, 58282048},
+    {CNN_PREP_CONV, &alexnet_s7, 384, 1536128, 2863232, -1, -1, -1, -1, 0.0f, 2229696},
+    {CNN_PREP_CONV, &alexnet_s8, 256, 2863616, 3748352, -1, -1, -1, -1, 0.0f, 4595520},
+    {CNN_PREP_CONV, &alexnet_s10, 4096, 3748608, 41497344, -1, -1, -1, -1, 0.0f, 6172736},
+    {CNN_PREP_CONV, &alexnet_s11, 4096, 41501440, 58278656, -1, -1, -1, -1, 0.0f, 43925568},
+    {CNN_PREP_CONV, &alexnet_s12, 100, 58282752, 58692352, -1, -1, -1, -1, 0.0f, 60706880},
 };
 
 /* All or nothing: cnn_st_load validates the whole file before alexnet_packed is touched. */
@@ -81,31 +81,31 @@ void alexnet_infer(const float *input, float *output) {
     float *const a = alexnet_arena;
     const float *const w = alexnet_packed;
     /* conv2d (Conv2D) */
-    cnn_conv_forward(a + 0, input, w + 0, NULL, &alexnet_s0);
+    cnn_conv_forward(a + 0, input, w + 0, NULL, NULL, &alexnet_s0);
     /* max_pooling2d (MaxPooling2D) */
     cnn_maxpool_forward(a + 290400, a + 0, &alexnet_s1);
     /* batch_normalization (BatchNormalization) */
     cnn_scale_shift(a + 290400, a + 290400, w + 34944, w + 35040, 729, 96);
     /* conv2d_1 (Conv2D) */
-    cnn_conv_forward(a + 0, a + 290400, w + 35136, NULL, &alexnet_s3);
+    cnn_conv_forward(a + 0, a + 290400, w + 35136, NULL, NULL, &alexnet_s3);
     /* max_pooling2d_1 (MaxPooling2D) */
-    cnn_maxpool_forward(a + 186624, a + 0, &alexnet_s4);
+    cnn_maxpool_forward(a + 1003520, a + 0, &alexnet_s4);
     /* batch_normalization_1 (BatchNormalization) */
-    cnn_scale_shift(a + 186624, a + 186624, w + 649792, w + 650048, 169, 256);
+    cnn_scale_shift(a + 1003520, a + 1003520, w + 649792, w + 650048, 169, 256);
     /* conv2d_2 (Conv2D) */
-    cnn_conv_forward(a + 0, a + 186624, w + 650304, NULL, &alexnet_s6);
+    cnn_conv_forward(a + 1204224, a + 1003520, w + 650304, NULL, a + 0, &alexnet_s6);
     /* conv2d_3 (Conv2D) */
-    cnn_conv_forward(a + 64896, a + 0, w + 1535424, NULL, &alexnet_s7);
+    cnn_conv_forward(a + 1269120, a + 1204224, w + 2229696, NULL, a + 0, &alexnet_s7);
     /* conv2d_4 (Conv2D) */
-    cnn_conv_forward(a + 0, a + 64896, w + 2862912, NULL, &alexnet_s8);
+    cnn_conv_forward(a + 1003520, a + 1269120, w + 4595520, NULL, a + 0, &alexnet_s8);
     /* max_pooling2d_2 (MaxPooling2D) */
-    cnn_maxpool_forward(a + 43264, a + 0, &alexnet_s9);
+    cnn_maxpool_forward(a + 0, a + 1003520, &alexnet_s9);
     /* dense (Dense) */
-    cnn_conv_forward(a + 0, a + 43264, w + 3747904, NULL, &alexnet_s10);
+    cnn_conv_forward(a + 9216, a + 0, w + 6172736, NULL, NULL, &alexnet_s10);
     /* dense_1 (Dense) */
-    cnn_conv_forward(a + 4096, a + 0, w + 41500736, NULL, &alexnet_s11);
+    cnn_conv_forward(a + 0, a + 9216, w + 43925568, NULL, NULL, &alexnet_s11);
     /* dense_2 (Dense) */
-    cnn_conv_forward(output, a + 4096, w + 58282048, NULL, &alexnet_s12);
+    cnn_conv_forward(output, a + 0, w + 60706880, NULL, NULL, &alexnet_s12);
     /* dense_2 (Dense) */
     cnn_softmax(output, output, 1, 100);
 }

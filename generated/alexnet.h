@@ -8,7 +8,7 @@ extern "C" {
 
 #define ALEXNET_INPUT_SIZE 154587 /* (227, 227, 3) */
 #define ALEXNET_OUTPUT_SIZE 100 /* dense_2 (100) */
-#define ALEXNET_ARENA_BYTES 1441536
+#define ALEXNET_ARENA_BYTES 5336064
 #define ALEXNET_WEIGHT_COUNT 58692452
 
 /* Load weights from a safetensors file: 0, or a negative code for alexnet_strerror.

@@ -5,11 +5,11 @@
 #include "cnnrt.h"
 #include "googlenet.h"
 
-/* Activations: 4816896 bytes placed by liveness (lower bound 4816896 bytes). */
-static float googlenet_arena[1204224] CNN_CACHE_ALIGNED;
+/* Activations: 5963776 bytes placed by liveness (lower bound 5963776 bytes). */
+static float googlenet_arena[1490944] CNN_CACHE_ALIGNED;
 
-/* Weights packed for the kernels: 7100352 floats (13378280 Keras parameters). */
-static float googlenet_packed[7100352] CNN_CACHE_ALIGNED;
+/* Weights packed for the kernels: 9563584 floats (13378280 Keras parameters). */
+static float googlenet_packed[9563584] CNN_CACHE_ALIGNED;
 
 static const cnn_conv googlenet_s0 = {224, 224, 3, 112, 112, 64, 7, 7, 2, 2, 1, 1, 2, 2, 64, {CNN_ACT_RELU, 0.0f, 0, 0.0f}};
 static const cnn_pool googlenet_s1 = {112, 112, 64, 56, 56, 3, 3, 2, 2, 0, 0, 64};
@@ -221,61 +221,61 @@ static const cnn_prep googlenet_preps[] = {
     {CNN_PREP_CONV, &googlenet_s0, 64, 0, 9408, -1, -1, -1, -1, 0.0f, 0},
     {CNN_PREP_CONV, &googlenet_s3, 64, 9472, 13568, -1, -1, -1, -1, 0.0f, 9472},
     {CNN_PREP_CONV, &googlenet_s4, 192, 13632, 124224, -1, -1, -1, -1, 0.0f, 13632},
-    {CNN_PREP_CONV, &googlenet_s7, 64, 124416, 136704, -1, -1, -1, -1, 0.0f, 124416},
-    {CNN_PREP_CONV, &googlenet_s8, 96, 136768, 155200, -1, -1, -1, -1, 0.0f, 136768},
-    {CNN_PREP_CONV, &googlenet_s9, 128, 155296, 265888, -1, -1, -1, -1, 0.0f, 155296},
-    {CNN_PREP_CONV, &googlenet_s10, 16, 266016, 269088, -1, -1, -1, -1, 0.0f, 266016},
-    {CNN_PREP_CONV, &googlenet_s11, 32, 269104, 281904, -1, -1, -1, -1, 0.0f, 272192},
-    {CNN_PREP_CONV, &googlenet_s13, 32, 281936, 288080, -1, -1, -1, -1, 0.0f, 285024},
-    {CNN_PREP_CONV, &googlenet_s14, 128, 288112, 320880, -1, -1, -1, -1, 0.0f, 291200},
-    {CNN_PREP_CONV, &googlenet_s15, 128, 321008, 353776, -1, -1, -1, -1, 0.0f, 324096},
-    {CNN_PREP_CONV, &googlenet_s16, 192, 353904, 575088, -1, -1, -1, -1, 0.0f, 356992},
-    {CNN_PREP_CONV, &googlenet_s17, 32, 575280, 583472, -1, -1, -1, -1, 0.0f, 578368},
-    {CNN_PREP_CONV, &googlenet_s18, 96, 583504, 660304, -1, -1, -1, -1, 0.0f, 586592},
-    {CNN_PREP_CONV, &googlenet_s20, 64, 660400, 676784, -1, -1, -1, -1, 0.0f, 663488},
-    {CNN_PREP_CONV, &googlenet_s22, 192, 676848, 769008, -1, -1, -1, -1, 0.0f, 679936},
-    {CNN_PREP_CONV, &googlenet_s23, 96, 769200, 815280, -1, -1, -1, -1, 0.0f, 772288},
-    {CNN_PREP_CONV, &googlenet_s24, 208, 815376, 995088, -1, -1, -1, -1, 0.0f, 818464},
-    {CNN_PREP_CONV, &googlenet_s25, 16, 995296, 1002976, -1, -1, -1, -1, 0.0f, 1012224},
-    {CNN_PREP_CONV, &googlenet_s26, 48, 1002992, 1022192, -1, -1, -1, -1, 0.0f, 1027616},
-    {CNN_PREP_CONV, &googlenet_s28, 64, 1022240, 1052960, -1, -1, -1, -1, 0.0f, 1053280},
-    {CNN_PREP_CONV, &googlenet_s29, 160, 4241864, 4323784, -1, -1, -1, -1, 0.0f, 1084064},
-    {CNN_PREP_CONV, &googlenet_s30, 112, 4323944, 4381288, -1, -1, -1, -1, 0.0f, 1166144},
-    {CNN_PREP_CONV, &googlenet_s31, 224, 4381400, 4607192, -1, -1, -1, -1, 0.0f, 1231808},
-    {CNN_PREP_CONV, &googlenet_s32, 24, 4607416, 4619704, -1, -1, -1, -1, 0.0f, 1457824},
-    {CNN_PREP_CONV, &googlenet_s33, 64, 4619728, 4658128, -1, -1, -1, -1, 0.0f, 1474240},
-    {CNN_PREP_CONV, &googlenet_s35, 64, 4658192, 4690960, -1, -1, -1, -1, 0.0f, 1512704},
-    {CNN_PREP_CONV, &googlenet_s36, 128, 4691024, 4756560, -1, -1, -1, -1, 0.0f, 1545536},
-    {CNN_PREP_CONV, &googlenet_s37, 128, 4756688, 4822224, -1, -1, -1, -1, 0.0f, 1611200},
-    {CNN_PREP_CONV, &googlenet_s38, 256, 4822352, 5117264, -1, -1, -1, -1, 0.0f, 1676864},
-    {CNN_PREP_CONV, &googlenet_s39, 24, 5117520, 5129808, -1, -1, -1, -1, 0.0f, 1972032},
-    {CNN_PREP_CONV, &googlenet_s40, 64, 5129832, 5168232, -1, -1, -1, -1, 0.0f, 1988448},
-    {CNN_PREP_CONV, &googlenet_s42, 64, 5168296, 5201064, -1, -1, -1, -1, 0.0f, 2026912},
-    {CNN_PREP_CONV, &googlenet_s43, 112, 5201128, 5258472, -1, -1, -1, -1, 0.0f, 2059744},
-    {CNN_PREP_CONV, &googlenet_s44, 144, 5258584, 5332312, -1, -1, -1, -1, 0.0f, 2125408},
-    {CNN_PREP_CONV, &googlenet_s45, 288, 5332456, 5705704, -1, -1, -1, -1, 0.0f, 2207488},
-    {CNN_PREP_CONV, &googlenet_s46, 32, 5705992, 5722376, -1, -1, -1, -1, 0.0f, 2581024},
-    {CNN_PREP_CONV, &googlenet_s47, 64, 5722408, 5773608, -1, -1, -1, -1, 0.0f, 2597440},
-    {CNN_PREP_CONV, &googlenet_s49, 64, 5773672, 5806440, -1, -1, -1, -1, 0.0f, 2648704},
-    {CNN_PREP_CONV, &googlenet_s50, 256, 8997392, 9132560, -1, -1, -1, -1, 0.0f, 2681536},
-    {CNN_PREP_CONV, &googlenet_s51, 160, 9132816, 9217296, -1, -1, -1, -1, 0.0f, 2816960},
-    {CNN_PREP_CONV, &googlenet_s52, 320, 9217456, 9678256, -1, -1, -1, -1, 0.0f, 2901600},
-    {CNN_PREP_CONV, &googlenet_s53, 32, 9678576, 9695472, -1, -1, -1, -1, 0.0f, 3362720},
-    {CNN_PREP_CONV, &googlenet_s54, 128, 9695504, 9797904, -1, -1, -1, -1, 0.0f, 3379648},
-    {CNN_PREP_CONV, &googlenet_s56, 128, 9798032, 9865616, -1, -1, -1, -1, 0.0f, 3482176},
-    {CNN_PREP_CONV, &googlenet_s58, 256, 9865744, 10078736, -1, -1, -1, -1, 0.0f, 3549888},
-    {CNN_PREP_CONV, &googlenet_s59, 160, 10078992, 10212112, -1, -1, -1, -1, 0.0f, 3763136},
-    {CNN_PREP_CONV, &googlenet_s60, 320, 10212272, 10673072, -1, -1, -1, -1, 0.0f, 3896416},
-    {CNN_PREP_CONV, &googlenet_s61, 32, 10673392, 10700016, -1, -1, -1, -1, 0.0f, 4357536},
-    {CNN_PREP_CONV, &googlenet_s62, 128, 10700048, 10802448, -1, -1, -1, -1, 0.0f, 4384192},
-    {CNN_PREP_CONV, &googlenet_s64, 128, 10802576, 10909072, -1, -1, -1, -1, 0.0f, 4486720},
-    {CNN_PREP_CONV, &googlenet_s65, 384, 10909200, 11228688, -1, -1, -1, -1, 0.0f, 4593344},
-    {CNN_PREP_CONV, &googlenet_s66, 192, 11229072, 11388816, -1, -1, -1, -1, 0.0f, 4913216},
-    {CNN_PREP_CONV, &googlenet_s67, 384, 11389008, 12052560, -1, -1, -1, -1, 0.0f, 5073152},
-    {CNN_PREP_CONV, &googlenet_s68, 48, 12052944, 12092880, -1, -1, -1, -1, 0.0f, 5737088},
-    {CNN_PREP_CONV, &googlenet_s69, 128, 12092928, 12246528, -1, -1, -1, -1, 0.0f, 5790400},
-    {CNN_PREP_CONV, &googlenet_s71, 128, 12246656, 12353152, -1, -1, -1, -1, 0.0f, 5944128},
-    {CNN_PREP_CONV, &googlenet_s73, 1000, 12353280, 13377280, -1, -1, -1, -1, 0.0f, 6050752},
+    {CNN_PREP_CONV, &googlenet_s7, 64, 124416, 136704, -1, -1, -1, -1, 0.0f, 213504},
+    {CNN_PREP_CONV, &googlenet_s8, 96, 136768, 155200, -1, -1, -1, -1, 0.0f, 225856},
+    {CNN_PREP_CONV, &googlenet_s9, 128, 155296, 265888, -1, -1, -1, -1, 0.0f, 244384},
+    {CNN_PREP_CONV, &googlenet_s10, 16, 266016, 269088, -1, -1, -1, -1, 0.0f, 443168},
+    {CNN_PREP_CONV, &googlenet_s11, 32, 269104, 281904, -1, -1, -1, -1, 0.0f, 449344},
+    {CNN_PREP_CONV, &googlenet_s13, 32, 281936, 288080, -1, -1, -1, -1, 0.0f, 462176},
+    {CNN_PREP_CONV, &googlenet_s14, 128, 288112, 320880, -1, -1, -1, -1, 0.0f, 468352},
+    {CNN_PREP_CONV, &googlenet_s15, 128, 321008, 353776, -1, -1, -1, -1, 0.0f, 501248},
+    {CNN_PREP_CONV, &googlenet_s16, 192, 353904, 575088, -1, -1, -1, -1, 0.0f, 534144},
+    {CNN_PREP_CONV, &googlenet_s17, 32, 575280, 583472, -1, -1, -1, -1, 0.0f, 930624},
+    {CNN_PREP_CONV, &googlenet_s18, 96, 583504, 660304, -1, -1, -1, -1, 0.0f, 938848},
+    {CNN_PREP_CONV, &googlenet_s20, 64, 660400, 676784, -1, -1, -1, -1, 0.0f, 1015744},
+    {CNN_PREP_CONV, &googlenet_s22, 192, 676848, 769008, -1, -1, -1, -1, 0.0f, 1032192},
+    {CNN_PREP_CONV, &googlenet_s23, 96, 769200, 815280, -1, -1, -1, -1, 0.0f, 1124544},
+    {CNN_PREP_CONV, &googlenet_s24, 208, 815376, 995088, -1, -1, -1, -1, 0.0f, 1170720},
+    {CNN_PREP_CONV, &googlenet_s25, 16, 995296, 1002976, -1, -1, -1, -1, 0.0f, 1518592},
+    {CNN_PREP_CONV, &googlenet_s26, 48, 1002992, 1022192, -1, -1, -1, -1, 0.0f, 1533984},
+    {CNN_PREP_CONV, &googlenet_s28, 64, 1022240, 1052960, -1, -1, -1, -1, 0.0f, 1559648},
+    {CNN_PREP_CONV, &googlenet_s29, 160, 4241864, 4323784, -1, -1, -1, -1, 0.0f, 1590432},
+    {CNN_PREP_CONV, &googlenet_s30, 112, 4323944, 4381288, -1, -1, -1, -1, 0.0f, 1672512},
+    {CNN_PREP_CONV, &googlenet_s31, 224, 4381400, 4607192, -1, -1, -1, -1, 0.0f, 1738176},
+    {CNN_PREP_CONV, &googlenet_s32, 24, 4607416, 4619704, -1, -1, -1, -1, 0.0f, 2143392},
+    {CNN_PREP_CONV, &googlenet_s33, 64, 4619728, 4658128, -1, -1, -1, -1, 0.0f, 2159808},
+    {CNN_PREP_CONV, &googlenet_s35, 64, 4658192, 4690960, -1, -1, -1, -1, 0.0f, 2198272},
+    {CNN_PREP_CONV, &googlenet_s36, 128, 4691024, 4756560, -1, -1, -1, -1, 0.0f, 2231104},
+    {CNN_PREP_CONV, &googlenet_s37, 128, 4756688, 4822224, -1, -1, -1, -1, 0.0f, 2296768},
+    {CNN_PREP_CONV, &googlenet_s38, 256, 4822352, 5117264, -1, -1, -1, -1, 0.0f, 2362432},
+    {CNN_PREP_CONV, &googlenet_s39, 24, 5117520, 5129808, -1, -1, -1, -1, 0.0f, 2891072},
+    {CNN_PREP_CONV, &googlenet_s40, 64, 5129832, 5168232, -1, -1, -1, -1, 0.0f, 2907488},
+    {CNN_PREP_CONV, &googlenet_s42, 64, 5168296, 5201064, -1, -1, -1, -1, 0.0f, 2945952},
+    {CNN_PREP_CONV, &googlenet_s43, 112, 5201128, 5258472, -1, -1, -1, -1, 0.0f, 2978784},
+    {CNN_PREP_CONV, &googlenet_s44, 144, 5258584, 5332312, -1, -1, -1, -1, 0.0f, 3044448},
+    {CNN_PREP_CONV, &googlenet_s45, 288, 5332456, 5705704, -1, -1, -1, -1, 0.0f, 3126528},
+    {CNN_PREP_CONV, &googlenet_s46, 32, 5705992, 5722376, -1, -1, -1, -1, 0.0f, 3794976},
+    {CNN_PREP_CONV, &googlenet_s47, 64, 5722408, 5773608, -1, -1, -1, -1, 0.0f, 3811392},
+    {CNN_PREP_CONV, &googlenet_s49, 64, 5773672, 5806440, -1, -1, -1, -1, 0.0f, 3862656},
+    {CNN_PREP_CONV, &googlenet_s50, 256, 8997392, 9132560, -1, -1, -1, -1, 0.0f, 3895488},
+    {CNN_PREP_CONV, &googlenet_s51, 160, 9132816, 9217296, -1, -1, -1, -1, 0.0f, 4030912},
+    {CNN_PREP_CONV, &googlenet_s52, 320, 9217456, 9678256, -1, -1, -1, -1, 0.0f, 4115552},
+    {CNN_PREP_CONV, &googlenet_s53, 32, 9678576, 9695472, -1, -1, -1, -1, 0.0f, 4940192},
+    {CNN_PREP_CONV, &googlenet_s54, 128, 9695504, 9797904, -1, -1, -1, -1, 0.0f, 4957120},
+    {CNN_PREP_CONV, &googlenet_s56, 128, 9798032, 9865616, -1, -1, -1, -1, 0.0f, 5059648},
+    {CNN_PREP_CONV, &googlenet_s58, 256, 9865744, 10078736, -1, -1, -1, -1, 0.0f, 5127360},
+    {CNN_PREP_CONV, &googlenet_s59, 160, 10078992, 10212112, -1, -1, -1, -1, 0.0f, 5340608},
+    {CNN_PREP_CONV, &googlenet_s60, 320, 10212272, 10673072, -1, -1, -1, -1, 0.0f, 5473888},
+    {CNN_PREP_CONV, &googlenet_s61, 32, 10673392, 10700016, -1, -1, -1, -1, 0.0f, 6298528},
+    {CNN_PREP_CONV, &googlenet_s62, 128, 10700048, 10802448, -1, -1, -1, -1, 0.0f, 6325184},
+    {CNN_PREP_CONV, &googlenet_s64, 128, 10802576, 10909072, -1, -1, -1, -1, 0.0f, 6427712},
+    {CNN_PREP_CONV, &googlenet_s65, 384, 10909200, 11228688, -1, -1, -1, -1, 0.0f, 6534336},
+    {CNN_PREP_CONV, &googlenet_s66, 192, 11229072, 11388816, -1, -1, -1, -1, 0.0f, 6854208},
+    {CNN_PREP_CONV, &googlenet_s67, 384, 11389008, 12052560, -1, -1, -1, -1, 0.0f, 7014144},
+    {CNN_PREP_CONV, &googlenet_s68, 48, 12052944, 12092880, -1, -1, -1, -1, 0.0f, 8200320},
+    {CNN_PREP_CONV, &googlenet_s69, 128, 12092928, 12246528, -1, -1, -1, -1, 0.0f, 8253632},
+    {CNN_PREP_CONV, &googlenet_s71, 128, 12246656, 12353152, -1, -1, -1, -1, 0.0f, 8407360},
+    {CNN_PREP_CONV, &googlenet_s73, 1000, 12353280, 13377280, -1, -1, -1, -1, 0.0f, 8513984},
 };
 
 /* All or nothing: cnn_st_load validates the whole file before googlenet_packed is touched. */
@@ -294,153 +294,153 @@ void googlenet_infer(const float *input, float *output) {
     float *const a = googlenet_arena;
     const float *const w = googlenet_packed;
     /* conv1_7x7_s2 (Conv2D) */
-    cnn_conv_forward(a + 0, input, w + 0, NULL, &googlenet_s0);
+    cnn_conv_forward(a + 0, input, w + 0, NULL, NULL, &googlenet_s0);
     /* pool1_3x3_s2 (MaxPooling2D) */
     cnn_maxpool_forward(a + 802816, a + 0, &googlenet_s1);
     /* pool1_norm1 (LocalResponseNormalization) */
     cnn_lrn(a + 0, a + 802816, 3136, 64, 2, 1.0f, 1.99999995e-05f, 0.75f);
     /* conv2_3x3_reduce (Conv2D) */
-    cnn_conv_forward(a + 602112, a + 0, w + 9472, NULL, &googlenet_s3);
+    cnn_conv_forward(a + 1290240, a + 0, w + 9472, NULL, NULL, &googlenet_s3);
     /* conv2_3x3 (Conv2D) */
-    cnn_conv_forward(a + 0, a + 602112, w + 13632, NULL, &googlenet_s4);
+    cnn_conv_forward(a + 688128, a + 1290240, w + 13632, NULL, a + 0, &googlenet_s4);
     /* conv2_norm2 (LocalResponseNormalization) */
-    cnn_lrn(a + 602112, a + 0, 3136, 192, 2, 1.0f, 1.99999995e-05f, 0.75f);
+    cnn_lrn(a + 0, a + 688128, 3136, 192, 2, 1.0f, 1.99999995e-05f, 0.75f);
     /* pool2_3x3_s2 (MaxPooling2D) */
-    cnn_maxpool_forward(a + 0, a + 602112, &googlenet_s6);
+    cnn_maxpool_forward(a + 602112, a + 0, &googlenet_s6);
     /* inception_3a_1x1 (Conv2D) + inception_3a_output */
-    cnn_conv_forward(a + 376320, a + 0, w + 124416, NULL, &googlenet_s7);
+    cnn_conv_forward(a + 1093120, a + 602112, w + 213504, NULL, NULL, &googlenet_s7);
     /* inception_3a_3x3_reduce (Conv2D) */
-    cnn_conv_forward(a + 150528, a + 0, w + 136768, NULL, &googlenet_s8);
+    cnn_conv_forward(a + 501760, a + 602112, w + 225856, NULL, NULL, &googlenet_s8);
     /* inception_3a_3x3 (Conv2D) + inception_3a_output */
-    cnn_conv_forward(a + 376384, a + 150528, w + 155296, NULL, &googlenet_s9);
+    cnn_conv_forward(a + 1093184, a + 501760, w + 244384, NULL, a + 0, &googlenet_s9);
     /* inception_3a_5x5_reduce (Conv2D) */
-    cnn_conv_forward(a + 150528, a + 0, w + 266016, NULL, &googlenet_s10);
+    cnn_conv_forward(a + 0, a + 602112, w + 443168, NULL, NULL, &googlenet_s10);
     /* inception_3a_5x5 (Conv2D) + inception_3a_output */
-    cnn_conv_forward(a + 376512, a + 150528, w + 272192, NULL, &googlenet_s11);
+    cnn_conv_forward(a + 1093312, a + 0, w + 449344, NULL, NULL, &googlenet_s11);
     /* inception_3a_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 150528, a + 0, &googlenet_s12);
+    cnn_maxpool_forward(a + 0, a + 602112, &googlenet_s12);
     /* inception_3a_pool_proj (Conv2D) + inception_3a_output */
-    cnn_conv_forward(a + 376544, a + 150528, w + 285024, NULL, &googlenet_s13);
+    cnn_conv_forward(a + 1093344, a + 0, w + 462176, NULL, NULL, &googlenet_s13);
     /* inception_3b_1x1 (Conv2D) + inception_3b_output */
-    cnn_conv_forward(a + 0, a + 376320, w + 291200, NULL, &googlenet_s14);
+    cnn_conv_forward(a + 716800, a + 1093120, w + 468352, NULL, NULL, &googlenet_s14);
     /* inception_3b_3x3_reduce (Conv2D) */
-    cnn_conv_forward(a + 577024, a + 376320, w + 324096, NULL, &googlenet_s15);
+    cnn_conv_forward(a + 1293824, a + 1093120, w + 501248, NULL, NULL, &googlenet_s15);
     /* inception_3b_3x3 (Conv2D) + inception_3b_output */
-    cnn_conv_forward(a + 128, a + 577024, w + 356992, NULL, &googlenet_s16);
+    cnn_conv_forward(a + 716928, a + 1293824, w + 534144, NULL, a + 0, &googlenet_s16);
     /* inception_3b_5x5_reduce (Conv2D) */
-    cnn_conv_forward(a + 577024, a + 376320, w + 578368, NULL, &googlenet_s17);
+    cnn_conv_forward(a + 0, a + 1093120, w + 930624, NULL, NULL, &googlenet_s17);
     /* inception_3b_5x5 (Conv2D) + inception_3b_output */
-    cnn_conv_forward(a + 320, a + 577024, w + 586592, NULL, &googlenet_s18);
+    cnn_conv_forward(a + 717120, a + 0, w + 938848, NULL, NULL, &googlenet_s18);
     /* inception_3b_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 577024, a + 376320, &googlenet_s19);
+    cnn_maxpool_forward(a + 0, a + 1093120, &googlenet_s19);
     /* inception_3b_pool_proj (Conv2D) + inception_3b_output */
-    cnn_conv_forward(a + 416, a + 577024, w + 663488, NULL, &googlenet_s20);
+    cnn_conv_forward(a + 717216, a + 0, w + 1015744, NULL, NULL, &googlenet_s20);
     /* pool3_3x3_s2 (MaxPooling2D) */
-    cnn_maxpool_forward(a + 376320, a + 0, &googlenet_s21);
+    cnn_maxpool_forward(a + 1093120, a + 716800, &googlenet_s21);
     /* inception_4a_1x1 (Conv2D) + inception_4a_output */
-    cnn_conv_forward(a + 0, a + 376320, w + 679936, NULL, &googlenet_s22);
+    cnn_conv_forward(a + 526848, a + 1093120, w + 1032192, NULL, NULL, &googlenet_s22);
     /* inception_4a_3x3_reduce (Conv2D) */
-    cnn_conv_forward(a + 100352, a + 376320, w + 772288, NULL, &googlenet_s23);
+    cnn_conv_forward(a + 501760, a + 1093120, w + 1124544, NULL, NULL, &googlenet_s23);
     /* inception_4a_3x3 (Conv2D) + inception_4a_output */
-    cnn_conv_forward(a + 192, a + 100352, w + 818464, NULL, &googlenet_s24);
+    cnn_conv_forward(a + 527040, a + 501760, w + 1170720, NULL, a + 0, &googlenet_s24);
     /* inception_4a_5x5_reduce (Conv2D) */
-    cnn_conv_forward(a + 100352, a + 376320, w + 1012224, NULL, &googlenet_s25);
+    cnn_conv_forward(a + 0, a + 1093120, w + 1518592, NULL, NULL, &googlenet_s25);
     /* inception_4a_5x5 (Conv2D) + inception_4a_output */
-    cnn_conv_forward(a + 400, a + 100352, w + 1027616, NULL, &googlenet_s26);
+    cnn_conv_forward(a + 527248, a + 0, w + 1533984, NULL, NULL, &googlenet_s26);
     /* inception_4a_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 100352, a + 376320, &googlenet_s27);
+    cnn_maxpool_forward(a + 0, a + 1093120, &googlenet_s27);
     /* inception_4a_pool_proj (Conv2D) + inception_4a_output */
-    cnn_conv_forward(a + 448, a + 100352, w + 1053280, NULL, &googlenet_s28);
+    cnn_conv_forward(a + 527296, a + 0, w + 1559648, NULL, NULL, &googlenet_s28);
     /* inception_4b_1x1 (Conv2D) + inception_4b_output */
-    cnn_conv_forward(a + 200704, a + 0, w + 1084064, NULL, &googlenet_s29);
+    cnn_conv_forward(a + 627200, a + 526848, w + 1590432, NULL, NULL, &googlenet_s29);
     /* inception_4b_3x3_reduce (Conv2D) */
-    cnn_conv_forward(a + 100352, a + 0, w + 1166144, NULL, &googlenet_s30);
+    cnn_conv_forward(a + 727552, a + 526848, w + 1672512, NULL, NULL, &googlenet_s30);
     /* inception_4b_3x3 (Conv2D) + inception_4b_output */
-    cnn_conv_forward(a + 200864, a + 100352, w + 1231808, NULL, &googlenet_s31);
+    cnn_conv_forward(a + 627360, a + 727552, w + 1738176, NULL, a + 0, &googlenet_s31);
     /* inception_4b_5x5_reduce (Conv2D) */
-    cnn_conv_forward(a + 100352, a + 0, w + 1457824, NULL, &googlenet_s32);
+    cnn_conv_forward(a + 0, a + 526848, w + 2143392, NULL, NULL, &googlenet_s32);
     /* inception_4b_5x5 (Conv2D) + inception_4b_output */
-    cnn_conv_forward(a + 201088, a + 100352, w + 1474240, NULL, &googlenet_s33);
+    cnn_conv_forward(a + 627584, a + 0, w + 2159808, NULL, NULL, &googlenet_s33);
     /* inception_4b_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 100352, a + 0, &googlenet_s34);
+    cnn_maxpool_forward(a + 0, a + 526848, &googlenet_s34);
     /* inception_4b_pool_proj (Conv2D) + inception_4b_output */
-    cnn_conv_forward(a + 201152, a + 100352, w + 1512704, NULL, &googlenet_s35);
+    cnn_conv_forward(a + 627648, a + 0, w + 2198272, NULL, NULL, &googlenet_s35);
     /* inception_4c_1x1 (Conv2D) + inception_4c_output */
-    cnn_conv_forward(a + 301056, a + 200704, w + 1545536, NULL, &googlenet_s36);
+    cnn_conv_forward(a + 727552, a + 627200, w + 2231104, NULL, NULL, &googlenet_s36);
     /* inception_4c_3x3_reduce (Conv2D) */
-    cnn_conv_forward(a + 0, a + 200704, w + 1611200, NULL, &googlenet_s37);
+    cnn_conv_forward(a + 602112, a + 627200, w + 2296768, NULL, NULL, &googlenet_s37);
     /* inception_4c_3x3 (Conv2D) + inception_4c_output */
-    cnn_conv_forward(a + 301184, a + 0, w + 1676864, NULL, &googlenet_s38);
+    cnn_conv_forward(a + 727680, a + 602112, w + 2362432, NULL, a + 0, &googlenet_s38);
     /* inception_4c_5x5_reduce (Conv2D) */
-    cnn_conv_forward(a + 0, a + 200704, w + 1972032, NULL, &googlenet_s39);
+    cnn_conv_forward(a + 0, a + 627200, w + 2891072, NULL, NULL, &googlenet_s39);
     /* inception_4c_5x5 (Conv2D) + inception_4c_output */
-    cnn_conv_forward(a + 301440, a + 0, w + 1988448, NULL, &googlenet_s40);
+    cnn_conv_forward(a + 727936, a + 0, w + 2907488, NULL, NULL, &googlenet_s40);
     /* inception_4c_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 0, a + 200704, &googlenet_s41);
+    cnn_maxpool_forward(a + 0, a + 627200, &googlenet_s41);
     /* inception_4c_pool_proj (Conv2D) + inception_4c_output */
-    cnn_conv_forward(a + 301504, a + 0, w + 2026912, NULL, &googlenet_s42);
+    cnn_conv_forward(a + 728000, a + 0, w + 2945952, NULL, NULL, &googlenet_s42);
     /* inception_4d_1x1 (Conv2D) + inception_4d_output */
-    cnn_conv_forward(a + 163072, a + 301056, w + 2059744, NULL, &googlenet_s43);
+    cnn_conv_forward(a + 915712, a + 727552, w + 2978784, NULL, NULL, &googlenet_s43);
     /* inception_4d_3x3_reduce (Conv2D) */
-    cnn_conv_forward(a + 0, a + 301056, w + 2125408, NULL, &googlenet_s44);
+    cnn_conv_forward(a + 677376, a + 727552, w + 3044448, NULL, NULL, &googlenet_s44);
     /* inception_4d_3x3 (Conv2D) + inception_4d_output */
-    cnn_conv_forward(a + 163184, a + 0, w + 2207488, NULL, &googlenet_s45);
+    cnn_conv_forward(a + 915824, a + 677376, w + 3126528, NULL, a + 0, &googlenet_s45);
     /* inception_4d_5x5_reduce (Conv2D) */
-    cnn_conv_forward(a + 0, a + 301056, w + 2581024, NULL, &googlenet_s46);
+    cnn_conv_forward(a + 0, a + 727552, w + 3794976, NULL, NULL, &googlenet_s46);
     /* inception_4d_5x5 (Conv2D) + inception_4d_output */
-    cnn_conv_forward(a + 163472, a + 0, w + 2597440, NULL, &googlenet_s47);
+    cnn_conv_forward(a + 916112, a + 0, w + 3811392, NULL, NULL, &googlenet_s47);
     /* inception_4d_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 0, a + 301056, &googlenet_s48);
+    cnn_maxpool_forward(a + 0, a + 727552, &googlenet_s48);
     /* inception_4d_pool_proj (Conv2D) + inception_4d_output */
-    cnn_conv_forward(a + 163536, a + 0, w + 2648704, NULL, &googlenet_s49);
+    cnn_conv_forward(a + 916176, a + 0, w + 3862656, NULL, NULL, &googlenet_s49);
     /* inception_4e_1x1 (Conv2D) + inception_4e_output */
-    cnn_conv_forward(a + 0, a + 163072, w + 2681536, NULL, &googlenet_s50);
+    cnn_conv_forward(a + 752640, a + 915712, w + 3895488, NULL, NULL, &googlenet_s50);
     /* inception_4e_3x3_reduce (Conv2D) */
-    cnn_conv_forward(a + 266560, a + 163072, w + 2816960, NULL, &googlenet_s51);
+    cnn_conv_forward(a + 1019200, a + 915712, w + 4030912, NULL, NULL, &googlenet_s51);
     /* inception_4e_3x3 (Conv2D) + inception_4e_output */
-    cnn_conv_forward(a + 256, a + 266560, w + 2901600, NULL, &googlenet_s52);
+    cnn_conv_forward(a + 752896, a + 1019200, w + 4115552, NULL, a + 0, &googlenet_s52);
     /* inception_4e_5x5_reduce (Conv2D) */
-    cnn_conv_forward(a + 266560, a + 163072, w + 3362720, NULL, &googlenet_s53);
+    cnn_conv_forward(a + 0, a + 915712, w + 4940192, NULL, NULL, &googlenet_s53);
     /* inception_4e_5x5 (Conv2D) + inception_4e_output */
-    cnn_conv_forward(a + 576, a + 266560, w + 3379648, NULL, &googlenet_s54);
+    cnn_conv_forward(a + 753216, a + 0, w + 4957120, NULL, NULL, &googlenet_s54);
     /* inception_4e_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 266560, a + 163072, &googlenet_s55);
+    cnn_maxpool_forward(a + 0, a + 915712, &googlenet_s55);
     /* inception_4e_pool_proj (Conv2D) + inception_4e_output */
-    cnn_conv_forward(a + 704, a + 266560, w + 3482176, NULL, &googlenet_s56);
+    cnn_conv_forward(a + 753344, a + 0, w + 5059648, NULL, NULL, &googlenet_s56);
     /* pool4_3x3_s2 (MaxPooling2D) */
-    cnn_maxpool_forward(a + 163072, a + 0, &googlenet_s57);
+    cnn_maxpool_forward(a + 245760, a + 752640, &googlenet_s57);
     /* inception_5a_1x1 (Conv2D) + inception_5a_output */
-    cnn_conv_forward(a + 50176, a + 163072, w + 3549888, NULL, &googlenet_s58);
+    cnn_conv_forward(a + 345088, a + 245760, w + 5127360, NULL, NULL, &googlenet_s58);
     /* inception_5a_3x3_reduce (Conv2D) */
-    cnn_conv_forward(a + 0, a + 163072, w + 3763136, NULL, &googlenet_s59);
+    cnn_conv_forward(a + 286528, a + 245760, w + 5340608, NULL, NULL, &googlenet_s59);
     /* inception_5a_3x3 (Conv2D) + inception_5a_output */
-    cnn_conv_forward(a + 50432, a + 0, w + 3896416, NULL, &googlenet_s60);
+    cnn_conv_forward(a + 345344, a + 286528, w + 5473888, NULL, a + 0, &googlenet_s60);
     /* inception_5a_5x5_reduce (Conv2D) */
-    cnn_conv_forward(a + 0, a + 163072, w + 4357536, NULL, &googlenet_s61);
+    cnn_conv_forward(a + 0, a + 245760, w + 6298528, NULL, NULL, &googlenet_s61);
     /* inception_5a_5x5 (Conv2D) + inception_5a_output */
-    cnn_conv_forward(a + 50752, a + 0, w + 4384192, NULL, &googlenet_s62);
+    cnn_conv_forward(a + 345664, a + 0, w + 6325184, NULL, NULL, &googlenet_s62);
     /* inception_5a_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 0, a + 163072, &googlenet_s63);
+    cnn_maxpool_forward(a + 0, a + 245760, &googlenet_s63);
     /* inception_5a_pool_proj (Conv2D) + inception_5a_output */
-    cnn_conv_forward(a + 50880, a + 0, w + 4486720, NULL, &googlenet_s64);
+    cnn_conv_forward(a + 345792, a + 0, w + 6427712, NULL, NULL, &googlenet_s64);
     /* inception_5b_1x1 (Conv2D) + inception_5b_output */
-    cnn_conv_forward(a + 0, a + 50176, w + 4593344, NULL, &googlenet_s65);
+    cnn_conv_forward(a + 294912, a + 345088, w + 6534336, NULL, NULL, &googlenet_s65);
     /* inception_5b_3x3_reduce (Conv2D) */
-    cnn_conv_forward(a + 90944, a + 50176, w + 4913216, NULL, &googlenet_s66);
+    cnn_conv_forward(a + 385856, a + 345088, w + 6854208, NULL, NULL, &googlenet_s66);
     /* inception_5b_3x3 (Conv2D) + inception_5b_output */
-    cnn_conv_forward(a + 384, a + 90944, w + 5073152, NULL, &googlenet_s67);
+    cnn_conv_forward(a + 295296, a + 385856, w + 7014144, NULL, a + 0, &googlenet_s67);
     /* inception_5b_5x5_reduce (Conv2D) */
-    cnn_conv_forward(a + 90944, a + 50176, w + 5737088, NULL, &googlenet_s68);
+    cnn_conv_forward(a + 0, a + 345088, w + 8200320, NULL, NULL, &googlenet_s68);
     /* inception_5b_5x5 (Conv2D) + inception_5b_output */
-    cnn_conv_forward(a + 768, a + 90944, w + 5790400, NULL, &googlenet_s69);
+    cnn_conv_forward(a + 295680, a + 0, w + 8253632, NULL, NULL, &googlenet_s69);
     /* inception_5b_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 90944, a + 50176, &googlenet_s70);
+    cnn_maxpool_forward(a + 0, a + 345088, &googlenet_s70);
     /* inception_5b_pool_proj (Conv2D) + inception_5b_output */
-    cnn_conv_forward(a + 896, a + 90944, w + 5944128, NULL, &googlenet_s71);
+    cnn_conv_forward(a + 295808, a + 0, w + 8407360, NULL, NULL, &googlenet_s71);
     /* pool5_7x7_s1 (AveragePooling2D) */
-    cnn_avgpool_forward(a + 50176, a + 0, &googlenet_s72);
+    cnn_avgpool_forward(a + 0, a + 294912, &googlenet_s72);
     /* loss3_classifier (Dense) */
-    cnn_conv_forward(output, a + 50176, w + 6050752, NULL, &googlenet_s73);
+    cnn_conv_forward(output, a + 0, w + 8513984, NULL, NULL, &googlenet_s73);
     /* loss3_classifier (Dense) */
     cnn_softmax(output, output, 1, 1000);
 }

@@ -58,19 +58,19 @@ void lenet5_infer(const float *input, float *output) {
     float *const a = lenet5_arena;
     const float *const w = lenet5_packed;
     /* conv2d (Conv2D) */
-    cnn_conv_forward(a + 0, input, w + 0, NULL, &lenet5_s0);
+    cnn_conv_forward(a + 0, input, w + 0, NULL, NULL, &lenet5_s0);
     /* average_pooling2d (AveragePooling2D) */
     cnn_avgpool_forward(a + 4704, a + 0, &lenet5_s1);
     /* conv2d_1 (Conv2D) */
-    cnn_conv_forward(a + 0, a + 4704, w + 832, NULL, &lenet5_s2);
+    cnn_conv_forward(a + 0, a + 4704, w + 832, NULL, NULL, &lenet5_s2);
     /* average_pooling2d_1 (AveragePooling2D) */
     cnn_avgpool_forward(a + 1600, a + 0, &lenet5_s3);
     /* dense (Dense) */
-    cnn_conv_forward(a + 0, a + 1600, w + 5664, NULL, &lenet5_s4);
+    cnn_conv_forward(a + 0, a + 1600, w + 5664, NULL, NULL, &lenet5_s4);
     /* dense_1 (Dense) */
-    cnn_conv_forward(a + 128, a + 0, w + 56992, NULL, &lenet5_s5);
+    cnn_conv_forward(a + 128, a + 0, w + 56992, NULL, NULL, &lenet5_s5);
     /* dense_2 (Dense) */
-    cnn_conv_forward(output, a + 128, w + 68608, NULL, &lenet5_s6);
+    cnn_conv_forward(output, a + 128, w + 68608, NULL, NULL, &lenet5_s6);
     /* dense_2 (Dense) */
     cnn_softmax(output, output, 1, 10);
 }

@@ -243,35 +243,35 @@ void mobilenet_infer(const float *input, float *output) {
     /* block_6_conv_pw (Conv2D) + block_6_conv_pw_bn + block_6_conv_pw_relu + block_7_conv_dw + block_7_conv_dw_bn + block_7_conv_dw_relu */
     cnn_conv_dw_forward(a + 172032, a + 501760, a + 0, w + 135296, w + 266880, &mobilenet_s6, &mobilenet_s6d);
     /* block_7_conv_pw (Conv2D) + block_7_conv_pw_bn + block_7_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 172032, w + 272000, NULL, &mobilenet_s7);
+    cnn_conv_forward(a + 0, a + 172032, w + 272000, NULL, NULL, &mobilenet_s7);
     /* block_8_conv_dw (DepthwiseConv2D) + block_8_conv_dw_bn + block_8_conv_dw_relu */
     cnn_dwconv_forward(a + 100352, a + 0, w + 534656, &mobilenet_s8);
     /* block_8_conv_pw (Conv2D) + block_8_conv_pw_bn + block_8_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 100352, w + 539776, NULL, &mobilenet_s9);
+    cnn_conv_forward(a + 0, a + 100352, w + 539776, NULL, NULL, &mobilenet_s9);
     /* block_9_conv_dw (DepthwiseConv2D) + block_9_conv_dw_bn + block_9_conv_dw_relu */
     cnn_dwconv_forward(a + 100352, a + 0, w + 802432, &mobilenet_s10);
     /* block_9_conv_pw (Conv2D) + block_9_conv_pw_bn + block_9_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 100352, w + 807552, NULL, &mobilenet_s11);
+    cnn_conv_forward(a + 0, a + 100352, w + 807552, NULL, NULL, &mobilenet_s11);
     /* block_10_conv_dw (DepthwiseConv2D) + block_10_conv_dw_bn + block_10_conv_dw_relu */
     cnn_dwconv_forward(a + 100352, a + 0, w + 1070208, &mobilenet_s12);
     /* block_10_conv_pw (Conv2D) + block_10_conv_pw_bn + block_10_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 100352, w + 1075328, NULL, &mobilenet_s13);
+    cnn_conv_forward(a + 0, a + 100352, w + 1075328, NULL, NULL, &mobilenet_s13);
     /* block_11_conv_dw (DepthwiseConv2D) + block_11_conv_dw_bn + block_11_conv_dw_relu */
     cnn_dwconv_forward(a + 100352, a + 0, w + 1337984, &mobilenet_s14);
     /* block_11_conv_pw (Conv2D) + block_11_conv_pw_bn + block_11_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 100352, w + 1343104, NULL, &mobilenet_s15);
+    cnn_conv_forward(a + 0, a + 100352, w + 1343104, NULL, NULL, &mobilenet_s15);
     /* block_12_conv_dw (DepthwiseConv2D) + block_12_conv_dw_bn + block_12_conv_dw_relu */
     cnn_dwconv_forward(a + 100352, a + 0, w + 1605760, &mobilenet_s16);
     /* block_12_conv_pw (Conv2D) + block_12_conv_pw_bn + block_12_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 100352, w + 1610880, NULL, &mobilenet_s17);
+    cnn_conv_forward(a + 0, a + 100352, w + 1610880, NULL, NULL, &mobilenet_s17);
     /* block_13_conv_dw (DepthwiseConv2D) + block_13_conv_dw_bn + block_13_conv_dw_relu */
     cnn_dwconv_forward(a + 50176, a + 0, w + 2136192, &mobilenet_s18);
     /* block_13_conv_pw (Conv2D) + block_13_conv_pw_bn + block_13_conv_pw_relu */
-    cnn_conv_forward(a + 0, a + 50176, w + 2146432, NULL, &mobilenet_s19);
+    cnn_conv_forward(a + 0, a + 50176, w + 2146432, NULL, NULL, &mobilenet_s19);
     /* global_average_pooling2d (GlobalAveragePooling2D) */
     cnn_global_avgpool(a + 50176, a + 0, 49, 1024);
     /* predictions (Dense) */
-    cnn_conv_forward(output, a + 50176, w + 3196032, NULL, &mobilenet_s21);
+    cnn_conv_forward(output, a + 50176, w + 3196032, NULL, NULL, &mobilenet_s21);
     /* predictions (Dense) */
     cnn_softmax(output, output, 1, 1000);
 }

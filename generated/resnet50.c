@@ -5,11 +5,11 @@
 #include "cnnrt.h"
 #include "resnet50.h"
 
-/* Activations: 5218304 bytes placed by liveness (lower bound 5218304 bytes). */
-static float resnet50_arena[1304576] CNN_CACHE_ALIGNED;
+/* Activations: 6307840 bytes placed by liveness (lower bound 6307840 bytes). */
+static float resnet50_arena[1576960] CNN_CACHE_ALIGNED;
 
-/* Weights packed for the kernels: 25579648 floats (25636712 Keras parameters). */
-static float resnet50_packed[25579648] CNN_CACHE_ALIGNED;
+/* Weights packed for the kernels: 34442368 floats (25636712 Keras parameters). */
+static float resnet50_packed[34442368] CNN_CACHE_ALIGNED;
 
 static const cnn_conv resnet50_s0 = {224, 224, 3, 112, 112, 64, 7, 7, 2, 2, 1, 1, 3, 3, 64, {CNN_ACT_RELU, 0.0f, 0, 0.0f}};
 static const cnn_pool resnet50_s1 = {112, 112, 64, 56, 56, 3, 3, 2, 2, 1, 1, 64};
@@ -397,56 +397,56 @@ static const cnn_prep resnet50_preps[] = {
     {CNN_PREP_CONV, &resnet50_s5, 256, 9728, 26112, 26368, 26624, 26880, 27136, 1.00099996e-05f, 9472},
     {CNN_PREP_CONV, &resnet50_s2, 64, 27392, 31488, 31552, 31616, 31680, 31744, 1.00099996e-05f, 26112},
     {CNN_PREP_CONV, &resnet50_s3, 64, 31808, 68672, 68736, 68800, 68864, 68928, 1.00099996e-05f, 30272},
-    {CNN_PREP_CONV, &resnet50_s4, 256, 68992, 85376, 85632, 85888, 86144, 86400, 1.00099996e-05f, 67200},
-    {CNN_PREP_CONV, &resnet50_s6, 64, 86656, 103040, 103104, 103168, 103232, 103296, 1.00099996e-05f, 83840},
-    {CNN_PREP_CONV, &resnet50_s7, 64, 103360, 140224, 140288, 140352, 140416, 140480, 1.00099996e-05f, 100288},
-    {CNN_PREP_CONV, &resnet50_s8, 256, 140544, 156928, 157184, 157440, 157696, 157952, 1.00099996e-05f, 137216},
-    {CNN_PREP_CONV, &resnet50_s9, 64, 158208, 174592, 174656, 174720, 174784, 174848, 1.00099996e-05f, 153856},
-    {CNN_PREP_CONV, &resnet50_s10, 64, 174912, 211776, 211840, 211904, 211968, 212032, 1.00099996e-05f, 170304},
-    {CNN_PREP_CONV, &resnet50_s11, 256, 212096, 228480, 228736, 228992, 229248, 229504, 1.00099996e-05f, 207232},
-    {CNN_PREP_CONV, &resnet50_s15, 512, 229760, 360832, 361344, 361856, 362368, 362880, 1.00099996e-05f, 223872},
-    {CNN_PREP_CONV, &resnet50_s12, 128, 363392, 396160, 396288, 396416, 396544, 396672, 1.00099996e-05f, 355456},
-    {CNN_PREP_CONV, &resnet50_s13, 128, 396800, 544256, 544384, 544512, 544640, 544768, 1.00099996e-05f, 388352},
-    {CNN_PREP_CONV, &resnet50_s14, 512, 544896, 610432, 610944, 611456, 611968, 612480, 1.00099996e-05f, 535936},
-    {CNN_PREP_CONV, &resnet50_s16, 128, 612992, 678528, 678656, 678784, 678912, 679040, 1.00099996e-05f, 601984},
-    {CNN_PREP_CONV, &resnet50_s17, 128, 679168, 826624, 826752, 826880, 827008, 827136, 1.00099996e-05f, 667648},
-    {CNN_PREP_CONV, &resnet50_s18, 512, 827264, 892800, 893312, 893824, 894336, 894848, 1.00099996e-05f, 815232},
-    {CNN_PREP_CONV, &resnet50_s19, 128, 895360, 960896, 961024, 961152, 961280, 961408, 1.00099996e-05f, 881280},
-    {CNN_PREP_CONV, &resnet50_s20, 128, 961536, 1108992, 1109120, 1109248, 1109376, 1109504, 1.00099996e-05f, 946944},
-    {CNN_PREP_CONV, &resnet50_s21, 512, 1109632, 1175168, 1175680, 1176192, 1176704, 1177216, 1.00099996e-05f, 1094528},
-    {CNN_PREP_CONV, &resnet50_s22, 128, 1177728, 1243264, 1243392, 1243520, 1243648, 1243776, 1.00099996e-05f, 1160576},
-    {CNN_PREP_CONV, &resnet50_s23, 128, 1243904, 1391360, 1391488, 1391616, 1391744, 1391872, 1.00099996e-05f, 1226240},
-    {CNN_PREP_CONV, &resnet50_s24, 512, 1392000, 1457536, 1458048, 1458560, 1459072, 1459584, 1.00099996e-05f, 1373824},
-    {CNN_PREP_CONV, &resnet50_s28, 1024, 1460096, 1984384, 1985408, 1986432, 1987456, 1988480, 1.00099996e-05f, 1439872},
-    {CNN_PREP_CONV, &resnet50_s25, 256, 1989504, 2120576, 2120832, 2121088, 2121344, 2121600, 1.00099996e-05f, 1965184},
-    {CNN_PREP_CONV, &resnet50_s26, 256, 2121856, 2711680, 2711936, 2712192, 2712448, 2712704, 1.00099996e-05f, 2096512},
-    {CNN_PREP_CONV, &resnet50_s27, 1024, 2712960, 2975104, 2976128, 2977152, 2978176, 2979200, 1.00099996e-05f, 2686592},
-    {CNN_PREP_CONV, &resnet50_s29, 256, 2980224, 3242368, 3242624, 3242880, 3243136, 3243392, 1.00099996e-05f, 2949760},
-    {CNN_PREP_CONV, &resnet50_s30, 256, 3243648, 3833472, 3833728, 3833984, 3834240, 3834496, 1.00099996e-05f, 3212160},
-    {CNN_PREP_CONV, &resnet50_s31, 1024, 3834752, 4096896, 4097920, 4098944, 4099968, 4100992, 1.00099996e-05f, 3802240},
-    {CNN_PREP_CONV, &resnet50_s32, 256, 4102016, 4364160, 4364416, 4364672, 4364928, 4365184, 1.00099996e-05f, 4065408},
-    {CNN_PREP_CONV, &resnet50_s33, 256, 4365440, 4955264, 4955520, 4955776, 4956032, 4956288, 1.00099996e-05f, 4327808},
-    {CNN_PREP_CONV, &resnet50_s34, 1024, 4956544, 5218688, 5219712, 5220736, 5221760, 5222784, 1.00099996e-05f, 4917888},
-    {CNN_PREP_CONV, &resnet50_s35, 256, 5223808, 5485952, 5486208, 5486464, 5486720, 5486976, 1.00099996e-05f, 5181056},
-    {CNN_PREP_CONV, &resnet50_s36, 256, 5487232, 6077056, 6077312, 6077568, 6077824, 6078080, 1.00099996e-05f, 5443456},
-    {CNN_PREP_CONV, &resnet50_s37, 1024, 6078336, 6340480, 6341504, 6342528, 6343552, 6344576, 1.00099996e-05f, 6033536},
-    {CNN_PREP_CONV, &resnet50_s38, 256, 6345600, 6607744, 6608000, 6608256, 6608512, 6608768, 1.00099996e-05f, 6296704},
-    {CNN_PREP_CONV, &resnet50_s39, 256, 6609024, 7198848, 7199104, 7199360, 7199616, 7199872, 1.00099996e-05f, 6559104},
-    {CNN_PREP_CONV, &resnet50_s40, 1024, 7200128, 7462272, 7463296, 7464320, 7465344, 7466368, 1.00099996e-05f, 7149184},
-    {CNN_PREP_CONV, &resnet50_s41, 256, 7467392, 7729536, 7729792, 7730048, 7730304, 7730560, 1.00099996e-05f, 7412352},
-    {CNN_PREP_CONV, &resnet50_s42, 256, 7730816, 8320640, 8320896, 8321152, 8321408, 8321664, 1.00099996e-05f, 7674752},
-    {CNN_PREP_CONV, &resnet50_s43, 1024, 8321920, 8584064, 8585088, 8586112, 8587136, 8588160, 1.00099996e-05f, 8264832},
-    {CNN_PREP_CONV, &resnet50_s47, 2048, 8589184, 10686336, 10688384, 10690432, 10692480, 10694528, 1.00099996e-05f, 8528000},
-    {CNN_PREP_CONV, &resnet50_s44, 512, 10696576, 11220864, 11221376, 11221888, 11222400, 11222912, 1.00099996e-05f, 10627200},
-    {CNN_PREP_CONV, &resnet50_s45, 512, 11223424, 13582720, 13583232, 13583744, 13584256, 13584768, 1.00099996e-05f, 11152000},
-    {CNN_PREP_CONV, &resnet50_s46, 2048, 13585280, 14633856, 14635904, 14637952, 14640000, 14642048, 1.00099996e-05f, 13511808},
-    {CNN_PREP_CONV, &resnet50_s48, 512, 14644096, 15692672, 15693184, 15693696, 15694208, 15694720, 1.00099996e-05f, 14562432},
-    {CNN_PREP_CONV, &resnet50_s49, 512, 15695232, 18054528, 18055040, 18055552, 18056064, 18056576, 1.00099996e-05f, 15611520},
-    {CNN_PREP_CONV, &resnet50_s50, 2048, 18057088, 19105664, 19107712, 19109760, 19111808, 19113856, 1.00099996e-05f, 17971328},
-    {CNN_PREP_CONV, &resnet50_s51, 512, 19115904, 20164480, 20164992, 20165504, 20166016, 20166528, 1.00099996e-05f, 19021952},
-    {CNN_PREP_CONV, &resnet50_s52, 512, 20167040, 22526336, 22526848, 22527360, 22527872, 22528384, 1.00099996e-05f, 20071040},
-    {CNN_PREP_CONV, &resnet50_s53, 2048, 22528896, 23577472, 23579520, 23581568, 23583616, 23585664, 1.00099996e-05f, 22430848},
-    {CNN_PREP_CONV, &resnet50_s55, 1000, 23587712, 25635712, -1, -1, -1, -1, 0.0f, 23481472},
+    {CNN_PREP_CONV, &resnet50_s4, 256, 68992, 85376, 85632, 85888, 86144, 86400, 1.00099996e-05f, 96896},
+    {CNN_PREP_CONV, &resnet50_s6, 64, 86656, 103040, 103104, 103168, 103232, 103296, 1.00099996e-05f, 113536},
+    {CNN_PREP_CONV, &resnet50_s7, 64, 103360, 140224, 140288, 140352, 140416, 140480, 1.00099996e-05f, 129984},
+    {CNN_PREP_CONV, &resnet50_s8, 256, 140544, 156928, 157184, 157440, 157696, 157952, 1.00099996e-05f, 196608},
+    {CNN_PREP_CONV, &resnet50_s9, 64, 158208, 174592, 174656, 174720, 174784, 174848, 1.00099996e-05f, 213248},
+    {CNN_PREP_CONV, &resnet50_s10, 64, 174912, 211776, 211840, 211904, 211968, 212032, 1.00099996e-05f, 229696},
+    {CNN_PREP_CONV, &resnet50_s11, 256, 212096, 228480, 228736, 228992, 229248, 229504, 1.00099996e-05f, 296320},
+    {CNN_PREP_CONV, &resnet50_s15, 512, 229760, 360832, 361344, 361856, 362368, 362880, 1.00099996e-05f, 312960},
+    {CNN_PREP_CONV, &resnet50_s12, 128, 363392, 396160, 396288, 396416, 396544, 396672, 1.00099996e-05f, 444544},
+    {CNN_PREP_CONV, &resnet50_s13, 128, 396800, 544256, 544384, 544512, 544640, 544768, 1.00099996e-05f, 477440},
+    {CNN_PREP_CONV, &resnet50_s14, 512, 544896, 610432, 610944, 611456, 611968, 612480, 1.00099996e-05f, 741760},
+    {CNN_PREP_CONV, &resnet50_s16, 128, 612992, 678528, 678656, 678784, 678912, 679040, 1.00099996e-05f, 807808},
+    {CNN_PREP_CONV, &resnet50_s17, 128, 679168, 826624, 826752, 826880, 827008, 827136, 1.00099996e-05f, 873472},
+    {CNN_PREP_CONV, &resnet50_s18, 512, 827264, 892800, 893312, 893824, 894336, 894848, 1.00099996e-05f, 1137792},
+    {CNN_PREP_CONV, &resnet50_s19, 128, 895360, 960896, 961024, 961152, 961280, 961408, 1.00099996e-05f, 1203840},
+    {CNN_PREP_CONV, &resnet50_s20, 128, 961536, 1108992, 1109120, 1109248, 1109376, 1109504, 1.00099996e-05f, 1269504},
+    {CNN_PREP_CONV, &resnet50_s21, 512, 1109632, 1175168, 1175680, 1176192, 1176704, 1177216, 1.00099996e-05f, 1533824},
+    {CNN_PREP_CONV, &resnet50_s22, 128, 1177728, 1243264, 1243392, 1243520, 1243648, 1243776, 1.00099996e-05f, 1599872},
+    {CNN_PREP_CONV, &resnet50_s23, 128, 1243904, 1391360, 1391488, 1391616, 1391744, 1391872, 1.00099996e-05f, 1665536},
+    {CNN_PREP_CONV, &resnet50_s24, 512, 1392000, 1457536, 1458048, 1458560, 1459072, 1459584, 1.00099996e-05f, 1929856},
+    {CNN_PREP_CONV, &resnet50_s28, 1024, 1460096, 1984384, 1985408, 1986432, 1987456, 1988480, 1.00099996e-05f, 1995904},
+    {CNN_PREP_CONV, &resnet50_s25, 256, 1989504, 2120576, 2120832, 2121088, 2121344, 2121600, 1.00099996e-05f, 2521216},
+    {CNN_PREP_CONV, &resnet50_s26, 256, 2121856, 2711680, 2711936, 2712192, 2712448, 2712704, 1.00099996e-05f, 2652544},
+    {CNN_PREP_CONV, &resnet50_s27, 1024, 2712960, 2975104, 2976128, 2977152, 2978176, 2979200, 1.00099996e-05f, 3705472},
+    {CNN_PREP_CONV, &resnet50_s29, 256, 2980224, 3242368, 3242624, 3242880, 3243136, 3243392, 1.00099996e-05f, 3968640},
+    {CNN_PREP_CONV, &resnet50_s30, 256, 3243648, 3833472, 3833728, 3833984, 3834240, 3834496, 1.00099996e-05f, 4231040},
+    {CNN_PREP_CONV, &resnet50_s31, 1024, 3834752, 4096896, 4097920, 4098944, 4099968, 4100992, 1.00099996e-05f, 5283968},
+    {CNN_PREP_CONV, &resnet50_s32, 256, 4102016, 4364160, 4364416, 4364672, 4364928, 4365184, 1.00099996e-05f, 5547136},
+    {CNN_PREP_CONV, &resnet50_s33, 256, 4365440, 4955264, 4955520, 4955776, 4956032, 4956288, 1.00099996e-05f, 5809536},
+    {CNN_PREP_CONV, &resnet50_s34, 1024, 4956544, 5218688, 5219712, 5220736, 5221760, 5222784, 1.00099996e-05f, 6862464},
+    {CNN_PREP_CONV, &resnet50_s35, 256, 5223808, 5485952, 5486208, 5486464, 5486720, 5486976, 1.00099996e-05f, 7125632},
+    {CNN_PREP_CONV, &resnet50_s36, 256, 5487232, 6077056, 6077312, 6077568, 6077824, 6078080, 1.00099996e-05f, 7388032},
+    {CNN_PREP_CONV, &resnet50_s37, 1024, 6078336, 6340480, 6341504, 6342528, 6343552, 6344576, 1.00099996e-05f, 8440960},
+    {CNN_PREP_CONV, &resnet50_s38, 256, 6345600, 6607744, 6608000, 6608256, 6608512, 6608768, 1.00099996e-05f, 8704128},
+    {CNN_PREP_CONV, &resnet50_s39, 256, 6609024, 7198848, 7199104, 7199360, 7199616, 7199872, 1.00099996e-05f, 8966528},
+    {CNN_PREP_CONV, &resnet50_s40, 1024, 7200128, 7462272, 7463296, 7464320, 7465344, 7466368, 1.00099996e-05f, 10019456},
+    {CNN_PREP_CONV, &resnet50_s41, 256, 7467392, 7729536, 7729792, 7730048, 7730304, 7730560, 1.00099996e-05f, 10282624},
+    {CNN_PREP_CONV, &resnet50_s42, 256, 7730816, 8320640, 8320896, 8321152, 8321408, 8321664, 1.00099996e-05f, 10545024},
+    {CNN_PREP_CONV, &resnet50_s43, 1024, 8321920, 8584064, 8585088, 8586112, 8587136, 8588160, 1.00099996e-05f, 11597952},
+    {CNN_PREP_CONV, &resnet50_s47, 2048, 8589184, 10686336, 10688384, 10690432, 10692480, 10694528, 1.00099996e-05f, 11861120},
+    {CNN_PREP_CONV, &resnet50_s44, 512, 10696576, 11220864, 11221376, 11221888, 11222400, 11222912, 1.00099996e-05f, 13960320},
+    {CNN_PREP_CONV, &resnet50_s45, 512, 11223424, 13582720, 13583232, 13583744, 13584256, 13584768, 1.00099996e-05f, 14485120},
+    {CNN_PREP_CONV, &resnet50_s46, 2048, 13585280, 14633856, 14635904, 14637952, 14640000, 14642048, 1.00099996e-05f, 18688128},
+    {CNN_PREP_CONV, &resnet50_s48, 512, 14644096, 15692672, 15693184, 15693696, 15694208, 15694720, 1.00099996e-05f, 19738752},
+    {CNN_PREP_CONV, &resnet50_s49, 512, 15695232, 18054528, 18055040, 18055552, 18056064, 18056576, 1.00099996e-05f, 20787840},
+    {CNN_PREP_CONV, &resnet50_s50, 2048, 18057088, 19105664, 19107712, 19109760, 19111808, 19113856, 1.00099996e-05f, 24990848},
+    {CNN_PREP_CONV, &resnet50_s51, 512, 19115904, 20164480, 20164992, 20165504, 20166016, 20166528, 1.00099996e-05f, 26041472},
+    {CNN_PREP_CONV, &resnet50_s52, 512, 20167040, 22526336, 22526848, 22527360, 22527872, 22528384, 1.00099996e-05f, 27090560},
+    {CNN_PREP_CONV, &resnet50_s53, 2048, 22528896, 23577472, 23579520, 23581568, 23583616, 23585664, 1.00099996e-05f, 31293568},
+    {CNN_PREP_CONV, &resnet50_s55, 1000, 23587712, 25635712, -1, -1, -1, -1, 0.0f, 32344192},
 };
 
 /* All or nothing: cnn_st_load validates the whole file before resnet50_packed is touched. */
@@ -465,117 +465,117 @@ void resnet50_infer(const float *input, float *output) {
     float *const a = resnet50_arena;
     const float *const w = resnet50_packed;
     /* conv1_conv (Conv2D) + conv1_bn + conv1_relu */
-    cnn_conv_forward(a + 0, input, w + 0, NULL, &resnet50_s0);
+    cnn_conv_forward(a + 0, input, w + 0, NULL, NULL, &resnet50_s0);
     /* pool1_pool (MaxPooling2D) */
     cnn_maxpool_forward(a + 802816, a + 0, &resnet50_s1);
     /* conv2_block1_1_conv (Conv2D) + conv2_block1_1_bn + conv2_block1_1_relu */
-    cnn_conv_forward(a + 0, a + 802816, w + 26112, NULL, &resnet50_s2);
+    cnn_conv_forward(a + 344064, a + 802816, w + 26112, NULL, NULL, &resnet50_s2);
     /* conv2_block1_2_conv (Conv2D) + conv2_block1_2_bn + conv2_block1_2_relu */
-    cnn_conv_forward(a + 1003520, a + 0, w + 30272, NULL, &resnet50_s3);
+    cnn_conv_forward(a + 1003520, a + 344064, w + 30272, NULL, a + 0, &resnet50_s3);
     /* conv2_block1_3_conv (Conv2D) + conv2_block1_3_bn */
-    cnn_conv_forward(a + 0, a + 1003520, w + 67200, NULL, &resnet50_s4);
+    cnn_conv_forward(a + 0, a + 1003520, w + 96896, NULL, NULL, &resnet50_s4);
     /* conv2_block1_0_conv (Conv2D) + conv2_block1_0_bn + conv2_block1_add + conv2_block1_out */
-    cnn_conv_forward(a + 0, a + 802816, w + 9472, a + 0, &resnet50_s5);
+    cnn_conv_forward(a + 0, a + 802816, w + 9472, a + 0, NULL, &resnet50_s5);
     /* conv2_block2_1_conv (Conv2D) + conv2_block2_1_bn + conv2_block2_1_relu */
-    cnn_conv_forward(a + 802816, a + 0, w + 83840, NULL, &resnet50_s6);
+    cnn_conv_forward(a + 1146880, a + 0, w + 113536, NULL, NULL, &resnet50_s6);
     /* conv2_block2_2_conv (Conv2D) + conv2_block2_2_bn + conv2_block2_2_relu */
-    cnn_conv_forward(a + 1003520, a + 802816, w + 100288, NULL, &resnet50_s7);
+    cnn_conv_forward(a + 1347584, a + 1146880, w + 129984, NULL, a + 802816, &resnet50_s7);
     /* conv2_block2_3_conv (Conv2D) + conv2_block2_3_bn + conv2_block2_add + conv2_block2_out */
-    cnn_conv_forward(a + 0, a + 1003520, w + 137216, a + 0, &resnet50_s8);
+    cnn_conv_forward(a + 0, a + 1347584, w + 196608, a + 0, NULL, &resnet50_s8);
     /* conv2_block3_1_conv (Conv2D) + conv2_block3_1_bn + conv2_block3_1_relu */
-    cnn_conv_forward(a + 802816, a + 0, w + 153856, NULL, &resnet50_s9);
+    cnn_conv_forward(a + 1146880, a + 0, w + 213248, NULL, NULL, &resnet50_s9);
     /* conv2_block3_2_conv (Conv2D) + conv2_block3_2_bn + conv2_block3_2_relu */
-    cnn_conv_forward(a + 1003520, a + 802816, w + 170304, NULL, &resnet50_s10);
+    cnn_conv_forward(a + 1347584, a + 1146880, w + 229696, NULL, a + 802816, &resnet50_s10);
     /* conv2_block3_3_conv (Conv2D) + conv2_block3_3_bn + conv2_block3_add + conv2_block3_out */
-    cnn_conv_forward(a + 0, a + 1003520, w + 207232, a + 0, &resnet50_s11);
+    cnn_conv_forward(a + 0, a + 1347584, w + 296320, a + 0, NULL, &resnet50_s11);
     /* conv3_block1_1_conv (Conv2D) + conv3_block1_1_bn + conv3_block1_1_relu */
-    cnn_conv_forward(a + 802816, a + 0, w + 355456, NULL, &resnet50_s12);
+    cnn_conv_forward(a + 1376256, a + 0, w + 444544, NULL, NULL, &resnet50_s12);
     /* conv3_block1_2_conv (Conv2D) + conv3_block1_2_bn + conv3_block1_2_relu */
-    cnn_conv_forward(a + 1204224, a + 802816, w + 388352, NULL, &resnet50_s13);
+    cnn_conv_forward(a + 1476608, a + 1376256, w + 477440, NULL, a + 802816, &resnet50_s13);
     /* conv3_block1_3_conv (Conv2D) + conv3_block1_3_bn */
-    cnn_conv_forward(a + 802816, a + 1204224, w + 535936, NULL, &resnet50_s14);
+    cnn_conv_forward(a + 802816, a + 1476608, w + 741760, NULL, NULL, &resnet50_s14);
     /* conv3_block1_0_conv (Conv2D) + conv3_block1_0_bn + conv3_block1_add + conv3_block1_out */
-    cnn_conv_forward(a + 802816, a + 0, w + 223872, a + 802816, &resnet50_s15);
+    cnn_conv_forward(a + 802816, a + 0, w + 312960, a + 802816, NULL, &resnet50_s15);
     /* conv3_block2_1_conv (Conv2D) + conv3_block2_1_bn + conv3_block2_1_relu */
-    cnn_conv_forward(a + 0, a + 802816, w + 601984, NULL, &resnet50_s16);
+    cnn_conv_forward(a + 573440, a + 802816, w + 807808, NULL, NULL, &resnet50_s16);
     /* conv3_block2_2_conv (Conv2D) + conv3_block2_2_bn + conv3_block2_2_relu */
-    cnn_conv_forward(a + 100352, a + 0, w + 667648, NULL, &resnet50_s17);
+    cnn_conv_forward(a + 673792, a + 573440, w + 873472, NULL, a + 0, &resnet50_s17);
     /* conv3_block2_3_conv (Conv2D) + conv3_block2_3_bn + conv3_block2_add + conv3_block2_out */
-    cnn_conv_forward(a + 802816, a + 100352, w + 815232, a + 802816, &resnet50_s18);
+    cnn_conv_forward(a + 802816, a + 673792, w + 1137792, a + 802816, NULL, &resnet50_s18);
     /* conv3_block3_1_conv (Conv2D) + conv3_block3_1_bn + conv3_block3_1_relu */
-    cnn_conv_forward(a + 0, a + 802816, w + 881280, NULL, &resnet50_s19);
+    cnn_conv_forward(a + 573440, a + 802816, w + 1203840, NULL, NULL, &resnet50_s19);
     /* conv3_block3_2_conv (Conv2D) + conv3_block3_2_bn + conv3_block3_2_relu */
-    cnn_conv_forward(a + 100352, a + 0, w + 946944, NULL, &resnet50_s20);
+    cnn_conv_forward(a + 673792, a + 573440, w + 1269504, NULL, a + 0, &resnet50_s20);
     /* conv3_block3_3_conv (Conv2D) + conv3_block3_3_bn + conv3_block3_add + conv3_block3_out */
-    cnn_conv_forward(a + 802816, a + 100352, w + 1094528, a + 802816, &resnet50_s21);
+    cnn_conv_forward(a + 802816, a + 673792, w + 1533824, a + 802816, NULL, &resnet50_s21);
     /* conv3_block4_1_conv (Conv2D) + conv3_block4_1_bn + conv3_block4_1_relu */
-    cnn_conv_forward(a + 0, a + 802816, w + 1160576, NULL, &resnet50_s22);
+    cnn_conv_forward(a + 573440, a + 802816, w + 1599872, NULL, NULL, &resnet50_s22);
     /* conv3_block4_2_conv (Conv2D) + conv3_block4_2_bn + conv3_block4_2_relu */
-    cnn_conv_forward(a + 100352, a + 0, w + 1226240, NULL, &resnet50_s23);
+    cnn_conv_forward(a + 673792, a + 573440, w + 1665536, NULL, a + 0, &resnet50_s23);
     /* conv3_block4_3_conv (Conv2D) + conv3_block4_3_bn + conv3_block4_add + conv3_block4_out */
-    cnn_conv_forward(a + 802816, a + 100352, w + 1373824, a + 802816, &resnet50_s24);
+    cnn_conv_forward(a + 802816, a + 673792, w + 1929856, a + 802816, NULL, &resnet50_s24);
     /* conv4_block1_1_conv (Conv2D) + conv4_block1_1_bn + conv4_block1_1_relu */
-    cnn_conv_forward(a + 0, a + 802816, w + 1965184, NULL, &resnet50_s25);
+    cnn_conv_forward(a + 1204224, a + 802816, w + 2521216, NULL, NULL, &resnet50_s25);
     /* conv4_block1_2_conv (Conv2D) + conv4_block1_2_bn + conv4_block1_2_relu */
-    cnn_conv_forward(a + 200704, a + 0, w + 2096512, NULL, &resnet50_s26);
+    cnn_conv_forward(a + 1404928, a + 1204224, w + 2652544, NULL, a + 0, &resnet50_s26);
     /* conv4_block1_3_conv (Conv2D) + conv4_block1_3_bn */
-    cnn_conv_forward(a + 0, a + 200704, w + 2686592, NULL, &resnet50_s27);
+    cnn_conv_forward(a + 1204224, a + 1404928, w + 3705472, NULL, NULL, &resnet50_s27);
     /* conv4_block1_0_conv (Conv2D) + conv4_block1_0_bn + conv4_block1_add + conv4_block1_out */
-    cnn_conv_forward(a + 0, a + 802816, w + 1439872, a + 0, &resnet50_s28);
+    cnn_conv_forward(a + 1204224, a + 802816, w + 1995904, a + 1204224, NULL, &resnet50_s28);
     /* conv4_block2_1_conv (Conv2D) + conv4_block2_1_bn + conv4_block2_1_relu */
-    cnn_conv_forward(a + 200704, a + 0, w + 2949760, NULL, &resnet50_s29);
+    cnn_conv_forward(a + 802816, a + 1204224, w + 3968640, NULL, NULL, &resnet50_s29);
     /* conv4_block2_2_conv (Conv2D) + conv4_block2_2_bn + conv4_block2_2_relu */
-    cnn_conv_forward(a + 250880, a + 200704, w + 3212160, NULL, &resnet50_s30);
+    cnn_conv_forward(a + 852992, a + 802816, w + 4231040, NULL, a + 0, &resnet50_s30);
     /* conv4_block2_3_conv (Conv2D) + conv4_block2_3_bn + conv4_block2_add + conv4_block2_out */
-    cnn_conv_forward(a + 0, a + 250880, w + 3802240, a + 0, &resnet50_s31);
+    cnn_conv_forward(a + 1204224, a + 852992, w + 5283968, a + 1204224, NULL, &resnet50_s31);
     /* conv4_block3_1_conv (Conv2D) + conv4_block3_1_bn + conv4_block3_1_relu */
-    cnn_conv_forward(a + 200704, a + 0, w + 4065408, NULL, &resnet50_s32);
+    cnn_conv_forward(a + 802816, a + 1204224, w + 5547136, NULL, NULL, &resnet50_s32);
     /* conv4_block3_2_conv (Conv2D) + conv4_block3_2_bn + conv4_block3_2_relu */
-    cnn_conv_forward(a + 250880, a + 200704, w + 4327808, NULL, &resnet50_s33);
+    cnn_conv_forward(a + 852992, a + 802816, w + 5809536, NULL, a + 0, &resnet50_s33);
     /* conv4_block3_3_conv (Conv2D) + conv4_block3_3_bn + conv4_block3_add + conv4_block3_out */
-    cnn_conv_forward(a + 0, a + 250880, w + 4917888, a + 0, &resnet50_s34);
+    cnn_conv_forward(a + 1204224, a + 852992, w + 6862464, a + 1204224, NULL, &resnet50_s34);
     /* conv4_block4_1_conv (Conv2D) + conv4_block4_1_bn + conv4_block4_1_relu */
-    cnn_conv_forward(a + 200704, a + 0, w + 5181056, NULL, &resnet50_s35);
+    cnn_conv_forward(a + 802816, a + 1204224, w + 7125632, NULL, NULL, &resnet50_s35);
     /* conv4_block4_2_conv (Conv2D) + conv4_block4_2_bn + conv4_block4_2_relu */
-    cnn_conv_forward(a + 250880, a + 200704, w + 5443456, NULL, &resnet50_s36);
+    cnn_conv_forward(a + 852992, a + 802816, w + 7388032, NULL, a + 0, &resnet50_s36);
     /* conv4_block4_3_conv (Conv2D) + conv4_block4_3_bn + conv4_block4_add + conv4_block4_out */
-    cnn_conv_forward(a + 0, a + 250880, w + 6033536, a + 0, &resnet50_s37);
+    cnn_conv_forward(a + 1204224, a + 852992, w + 8440960, a + 1204224, NULL, &resnet50_s37);
     /* conv4_block5_1_conv (Conv2D) + conv4_block5_1_bn + conv4_block5_1_relu */
-    cnn_conv_forward(a + 200704, a + 0, w + 6296704, NULL, &resnet50_s38);
+    cnn_conv_forward(a + 802816, a + 1204224, w + 8704128, NULL, NULL, &resnet50_s38);
     /* conv4_block5_2_conv (Conv2D) + conv4_block5_2_bn + conv4_block5_2_relu */
-    cnn_conv_forward(a + 250880, a + 200704, w + 6559104, NULL, &resnet50_s39);
+    cnn_conv_forward(a + 852992, a + 802816, w + 8966528, NULL, a + 0, &resnet50_s39);
     /* conv4_block5_3_conv (Conv2D) + conv4_block5_3_bn + conv4_block5_add + conv4_block5_out */
-    cnn_conv_forward(a + 0, a + 250880, w + 7149184, a + 0, &resnet50_s40);
+    cnn_conv_forward(a + 1204224, a + 852992, w + 10019456, a + 1204224, NULL, &resnet50_s40);
     /* conv4_block6_1_conv (Conv2D) + conv4_block6_1_bn + conv4_block6_1_relu */
-    cnn_conv_forward(a + 200704, a + 0, w + 7412352, NULL, &resnet50_s41);
+    cnn_conv_forward(a + 802816, a + 1204224, w + 10282624, NULL, NULL, &resnet50_s41);
     /* conv4_block6_2_conv (Conv2D) + conv4_block6_2_bn + conv4_block6_2_relu */
-    cnn_conv_forward(a + 250880, a + 200704, w + 7674752, NULL, &resnet50_s42);
+    cnn_conv_forward(a + 852992, a + 802816, w + 10545024, NULL, a + 0, &resnet50_s42);
     /* conv4_block6_3_conv (Conv2D) + conv4_block6_3_bn + conv4_block6_add + conv4_block6_out */
-    cnn_conv_forward(a + 0, a + 250880, w + 8264832, a + 0, &resnet50_s43);
+    cnn_conv_forward(a + 1204224, a + 852992, w + 11597952, a + 1204224, NULL, &resnet50_s43);
     /* conv5_block1_1_conv (Conv2D) + conv5_block1_1_bn + conv5_block1_1_relu */
-    cnn_conv_forward(a + 200704, a + 0, w + 10627200, NULL, &resnet50_s44);
+    cnn_conv_forward(a + 524288, a + 1204224, w + 13960320, NULL, NULL, &resnet50_s44);
     /* conv5_block1_2_conv (Conv2D) + conv5_block1_2_bn + conv5_block1_2_relu */
-    cnn_conv_forward(a + 301056, a + 200704, w + 11152000, NULL, &resnet50_s45);
+    cnn_conv_forward(a + 624640, a + 524288, w + 14485120, NULL, a + 0, &resnet50_s45);
     /* conv5_block1_3_conv (Conv2D) + conv5_block1_3_bn */
-    cnn_conv_forward(a + 200704, a + 301056, w + 13511808, NULL, &resnet50_s46);
+    cnn_conv_forward(a + 524288, a + 624640, w + 18688128, NULL, NULL, &resnet50_s46);
     /* conv5_block1_0_conv (Conv2D) + conv5_block1_0_bn + conv5_block1_add + conv5_block1_out */
-    cnn_conv_forward(a + 200704, a + 0, w + 8528000, a + 200704, &resnet50_s47);
+    cnn_conv_forward(a + 524288, a + 1204224, w + 11861120, a + 524288, NULL, &resnet50_s47);
     /* conv5_block2_1_conv (Conv2D) + conv5_block2_1_bn + conv5_block2_1_relu */
-    cnn_conv_forward(a + 0, a + 200704, w + 14562432, NULL, &resnet50_s48);
+    cnn_conv_forward(a + 624640, a + 524288, w + 19738752, NULL, NULL, &resnet50_s48);
     /* conv5_block2_2_conv (Conv2D) + conv5_block2_2_bn + conv5_block2_2_relu */
-    cnn_conv_forward(a + 25088, a + 0, w + 15611520, NULL, &resnet50_s49);
+    cnn_conv_forward(a + 649728, a + 624640, w + 20787840, NULL, a + 0, &resnet50_s49);
     /* conv5_block2_3_conv (Conv2D) + conv5_block2_3_bn + conv5_block2_add + conv5_block2_out */
-    cnn_conv_forward(a + 200704, a + 25088, w + 17971328, a + 200704, &resnet50_s50);
+    cnn_conv_forward(a + 524288, a + 649728, w + 24990848, a + 524288, NULL, &resnet50_s50);
     /* conv5_block3_1_conv (Conv2D) + conv5_block3_1_bn + conv5_block3_1_relu */
-    cnn_conv_forward(a + 0, a + 200704, w + 19021952, NULL, &resnet50_s51);
+    cnn_conv_forward(a + 624640, a + 524288, w + 26041472, NULL, NULL, &resnet50_s51);
     /* conv5_block3_2_conv (Conv2D) + conv5_block3_2_bn + conv5_block3_2_relu */
-    cnn_conv_forward(a + 25088, a + 0, w + 20071040, NULL, &resnet50_s52);
+    cnn_conv_forward(a + 649728, a + 624640, w + 27090560, NULL, a + 0, &resnet50_s52);
     /* conv5_block3_3_conv (Conv2D) + conv5_block3_3_bn + conv5_block3_add + conv5_block3_out */
-    cnn_conv_forward(a + 200704, a + 25088, w + 22430848, a + 200704, &resnet50_s53);
+    cnn_conv_forward(a + 524288, a + 649728, w + 31293568, a + 524288, NULL, &resnet50_s53);
     /* avg_pool (GlobalAveragePooling2D) */
-    cnn_global_avgpool(a + 0, a + 200704, 49, 2048);
+    cnn_global_avgpool(a + 0, a + 524288, 49, 2048);
     /* predictions (Dense) */
-    cnn_conv_forward(output, a + 0, w + 23481472, NULL, &resnet50_s55);
+    cnn_conv_forward(output, a + 0, w + 32344192, NULL, NULL, &resnet50_s55);
     /* predictions (Dense) */
     cnn_softmax(output, output, 1, 1000);
 }

@@ -5,11 +5,11 @@
 #include "cnnrt.h"
 #include "vgg16.h"
 
-/* Activations: 25690112 bytes placed by liveness (lower bound 25690112 bytes). */
-static float vgg16_arena[6422528] CNN_CACHE_ALIGNED;
+/* Activations: 27525120 bytes placed by liveness (lower bound 27525120 bytes). */
+static float vgg16_arena[6881280] CNN_CACHE_ALIGNED;
 
-/* Weights packed for the kernels: 138455872 floats (138357544 Keras parameters). */
-static float vgg16_packed[138455872] CNN_CACHE_ALIGNED;
+/* Weights packed for the kernels: 149962560 floats (138357544 Keras parameters). */
+static float vgg16_packed[149962560] CNN_CACHE_ALIGNED;
 
 static const cnn_conv vgg16_s0 = {224, 224, 3, 224, 224, 64, 3, 3, 1, 1, 1, 1, 1, 1, 64, {CNN_ACT_RELU, 0.0f, 0, 0.0f}};
 static const cnn_conv vgg16_s1 = {224, 224, 64, 224, 224, 64, 3, 3, 1, 1, 1, 1, 1, 1, 64, {CNN_ACT_RELU, 0.0f, 0, 0.0f}};
@@ -73,20 +73,20 @@ static const cnn_tensor_spec vgg16_tensors[] = {
 static const cnn_prep vgg16_preps[] = {
     {CNN_PREP_CONV, &vgg16_s0, 64, 0, 1728, -1, -1, -1, -1, 0.0f, 0},
     {CNN_PREP_CONV, &vgg16_s1, 64, 1792, 38656, -1, -1, -1, -1, 0.0f, 1792},
-    {CNN_PREP_CONV, &vgg16_s3, 128, 38720, 112448, -1, -1, -1, -1, 0.0f, 38720},
-    {CNN_PREP_CONV, &vgg16_s4, 128, 112576, 260032, -1, -1, -1, -1, 0.0f, 112576},
-    {CNN_PREP_CONV, &vgg16_s6, 256, 260160, 555072, -1, -1, -1, -1, 0.0f, 260160},
-    {CNN_PREP_CONV, &vgg16_s7, 256, 555328, 1145152, -1, -1, -1, -1, 0.0f, 555328},
-    {CNN_PREP_CONV, &vgg16_s8, 256, 1145408, 1735232, -1, -1, -1, -1, 0.0f, 1145408},
-    {CNN_PREP_CONV, &vgg16_s10, 512, 1735488, 2915136, -1, -1, -1, -1, 0.0f, 1735488},
-    {CNN_PREP_CONV, &vgg16_s11, 512, 2915648, 5274944, -1, -1, -1, -1, 0.0f, 2915648},
-    {CNN_PREP_CONV, &vgg16_s12, 512, 5275456, 7634752, -1, -1, -1, -1, 0.0f, 5275456},
-    {CNN_PREP_CONV, &vgg16_s14, 512, 7635264, 9994560, -1, -1, -1, -1, 0.0f, 7635264},
-    {CNN_PREP_CONV, &vgg16_s15, 512, 9995072, 12354368, -1, -1, -1, -1, 0.0f, 9995072},
-    {CNN_PREP_CONV, &vgg16_s16, 512, 12354880, 14714176, -1, -1, -1, -1, 0.0f, 12354880},
-    {CNN_PREP_CONV, &vgg16_s18, 4096, 14714688, 117475136, -1, -1, -1, -1, 0.0f, 14714688},
-    {CNN_PREP_CONV, &vgg16_s19, 4096, 117479232, 134256448, -1, -1, -1, -1, 0.0f, 117479232},
-    {CNN_PREP_CONV, &vgg16_s20, 1000, 134260544, 138356544, -1, -1, -1, -1, 0.0f, 134260544},
+    {CNN_PREP_CONV, &vgg16_s3, 128, 38720, 112448, -1, -1, -1, -1, 0.0f, 68416},
+    {CNN_PREP_CONV, &vgg16_s4, 128, 112576, 260032, -1, -1, -1, -1, 0.0f, 201664},
+    {CNN_PREP_CONV, &vgg16_s6, 256, 260160, 555072, -1, -1, -1, -1, 0.0f, 465984},
+    {CNN_PREP_CONV, &vgg16_s7, 256, 555328, 1145152, -1, -1, -1, -1, 0.0f, 994624},
+    {CNN_PREP_CONV, &vgg16_s8, 256, 1145408, 1735232, -1, -1, -1, -1, 0.0f, 2047552},
+    {CNN_PREP_CONV, &vgg16_s10, 512, 1735488, 2915136, -1, -1, -1, -1, 0.0f, 3100480},
+    {CNN_PREP_CONV, &vgg16_s11, 512, 2915648, 5274944, -1, -1, -1, -1, 0.0f, 5206336},
+    {CNN_PREP_CONV, &vgg16_s12, 512, 5275456, 7634752, -1, -1, -1, -1, 0.0f, 9409344},
+    {CNN_PREP_CONV, &vgg16_s14, 512, 7635264, 9994560, -1, -1, -1, -1, 0.0f, 13612352},
+    {CNN_PREP_CONV, &vgg16_s15, 512, 9995072, 12354368, -1, -1, -1, -1, 0.0f, 17815360},
+    {CNN_PREP_CONV, &vgg16_s16, 512, 12354880, 14714176, -1, -1, -1, -1, 0.0f, 22018368},
+    {CNN_PREP_CONV, &vgg16_s18, 4096, 14714688, 117475136, -1, -1, -1, -1, 0.0f, 26221376},
+    {CNN_PREP_CONV, &vgg16_s19, 4096, 117479232, 134256448, -1, -1, -1, -1, 0.0f, 128985920},
+    {CNN_PREP_CONV, &vgg16_s20, 1000, 134260544, 138356544, -1, -1, -1, -1, 0.0f, 145767232},
 };
 
 /* All or nothing: cnn_st_load validates the whole file before vgg16_packed is touched. */
@@ -105,47 +105,47 @@ void vgg16_infer(const float *input, float *output) {
     float *const a = vgg16_arena;
     const float *const w = vgg16_packed;
     /* block1_conv1 (Conv2D) */
-    cnn_conv_forward(a + 0, input, w + 0, NULL, &vgg16_s0);
+    cnn_conv_forward(a + 0, input, w + 0, NULL, NULL, &vgg16_s0);
     /* block1_conv2 (Conv2D) */
-    cnn_conv_forward(a + 3211264, a + 0, w + 1792, NULL, &vgg16_s1);
+    cnn_conv_forward(a + 3211264, a + 0, w + 1792, NULL, a + 6422528, &vgg16_s1);
     /* block1_pool (MaxPooling2D) */
     cnn_maxpool_forward(a + 1605632, a + 3211264, &vgg16_s2);
     /* block2_conv1 (Conv2D) */
-    cnn_conv_forward(a + 0, a + 1605632, w + 38720, NULL, &vgg16_s3);
+    cnn_conv_forward(a + 0, a + 1605632, w + 68416, NULL, a + 2408448, &vgg16_s3);
     /* block2_conv2 (Conv2D) */
-    cnn_conv_forward(a + 1605632, a + 0, w + 112576, NULL, &vgg16_s4);
+    cnn_conv_forward(a + 1605632, a + 0, w + 201664, NULL, a + 3211264, &vgg16_s4);
     /* block2_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 802816, a + 1605632, &vgg16_s5);
+    cnn_maxpool_forward(a + 3211264, a + 1605632, &vgg16_s5);
     /* block3_conv1 (Conv2D) */
-    cnn_conv_forward(a + 0, a + 802816, w + 260160, NULL, &vgg16_s6);
+    cnn_conv_forward(a + 1376256, a + 3211264, w + 465984, NULL, a + 0, &vgg16_s6);
     /* block3_conv2 (Conv2D) */
-    cnn_conv_forward(a + 802816, a + 0, w + 555328, NULL, &vgg16_s7);
+    cnn_conv_forward(a + 2179072, a + 1376256, w + 994624, NULL, a + 0, &vgg16_s7);
     /* block3_conv3 (Conv2D) */
-    cnn_conv_forward(a + 0, a + 802816, w + 1145408, NULL, &vgg16_s8);
+    cnn_conv_forward(a + 1376256, a + 2179072, w + 2047552, NULL, a + 0, &vgg16_s8);
     /* block3_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 802816, a + 0, &vgg16_s9);
+    cnn_maxpool_forward(a + 2695168, a + 1376256, &vgg16_s9);
     /* block4_conv1 (Conv2D) */
-    cnn_conv_forward(a + 0, a + 802816, w + 1735488, NULL, &vgg16_s10);
+    cnn_conv_forward(a + 2293760, a + 2695168, w + 3100480, NULL, a + 0, &vgg16_s10);
     /* block4_conv2 (Conv2D) */
-    cnn_conv_forward(a + 401408, a + 0, w + 2915648, NULL, &vgg16_s11);
+    cnn_conv_forward(a + 2695168, a + 2293760, w + 5206336, NULL, a + 0, &vgg16_s11);
     /* block4_conv3 (Conv2D) */
-    cnn_conv_forward(a + 0, a + 401408, w + 5275456, NULL, &vgg16_s12);
+    cnn_conv_forward(a + 2293760, a + 2695168, w + 9409344, NULL, a + 0, &vgg16_s12);
     /* block4_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 401408, a + 0, &vgg16_s13);
+    cnn_maxpool_forward(a + 1605632, a + 2293760, &vgg16_s13);
     /* block5_conv1 (Conv2D) */
-    cnn_conv_forward(a + 0, a + 401408, w + 7635264, NULL, &vgg16_s14);
+    cnn_conv_forward(a + 1705984, a + 1605632, w + 13612352, NULL, a + 0, &vgg16_s14);
     /* block5_conv2 (Conv2D) */
-    cnn_conv_forward(a + 100352, a + 0, w + 9995072, NULL, &vgg16_s15);
+    cnn_conv_forward(a + 1605632, a + 1705984, w + 17815360, NULL, a + 0, &vgg16_s15);
     /* block5_conv3 (Conv2D) */
-    cnn_conv_forward(a + 0, a + 100352, w + 12354880, NULL, &vgg16_s16);
+    cnn_conv_forward(a + 1705984, a + 1605632, w + 22018368, NULL, a + 0, &vgg16_s16);
     /* block5_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 100352, a + 0, &vgg16_s17);
+    cnn_maxpool_forward(a + 0, a + 1705984, &vgg16_s17);
     /* fc1 (Dense) */
-    cnn_conv_forward(a + 0, a + 100352, w + 14714688, NULL, &vgg16_s18);
+    cnn_conv_forward(a + 25088, a + 0, w + 26221376, NULL, NULL, &vgg16_s18);
     /* fc2 (Dense) */
-    cnn_conv_forward(a + 4096, a + 0, w + 117479232, NULL, &vgg16_s19);
+    cnn_conv_forward(a + 0, a + 25088, w + 128985920, NULL, NULL, &vgg16_s19);
     /* predictions (Dense) */
-    cnn_conv_forward(output, a + 4096, w + 134260544, NULL, &vgg16_s20);
+    cnn_conv_forward(output, a + 0, w + 145767232, NULL, NULL, &vgg16_s20);
     /* predictions (Dense) */
     cnn_softmax(output, output, 1, 1000);
 }

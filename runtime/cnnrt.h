@@ -16,6 +16,10 @@
  * panels of CNN_PANEL columns, each stored k-major (row k of a panel is
  * CNN_PANEL consecutive floats, zero beyond N), followed by the bias padded
  * to a multiple of CNN_PANEL.  cnn_*_packed_floats() gives the size.
+ * A 3x3 stride-1 convolution with at least 16 input and output channels
+ * and two rows and columns of 2x2 output tiles runs as Winograd F(2x2, 3x3)
+ * instead: it is packed as 16 such matrices (in_c x out_c, each with a
+ * zero bias), the kernel transformed by G g G^T, then the bias.
  */
 #ifndef CNNRT_H
 #define CNNRT_H
@@ -27,6 +31,9 @@ extern "C" {
 #endif
 
 #define CNN_PANEL 32 /* columns per packed weight panel */
+/* Threads that get scratch memory of their own (rings, Winograd tiles):
+ * layers that need scratch run on at most this many. */
+#define CNN_SCRATCH_THREADS 2
 
 /* The static arrays of generated code (activation arena, packed weights)
  * start on a cache line: cnncc places every tensor and every weight block
@@ -79,7 +86,13 @@ typedef struct {
 size_t cnn_conv_packed_floats(const cnn_conv *c);
 /* kernel: (k_h, k_w, in_c, out_c); bias: (out_c) or NULL for zeros. */
 void cnn_conv_pack(float *packed, const float *kernel, const float *bias, const cnn_conv *c);
-void cnn_conv_forward(float *out, const float *in, const float *packed, const float *residual,
+/* Floats of scratch memory cnn_conv_forward needs for c (0 for most
+ * layers; Winograd ones keep transformed tiles there, a few bands of rows
+ * for each of up to CNN_SCRATCH_THREADS threads). */
+size_t cnn_conv_scratch_floats(const cnn_conv *c);
+/* scratch: cnn_conv_scratch_floats(c) floats the call may overwrite, or
+ * NULL when that is 0. */
+void cnn_conv_forward(float *out, const float *in, const float *packed, const float *residual, float *scratch,
                       const cnn_conv *c);
 
 /*
@@ -103,7 +116,7 @@ void cnn_dwconv_forward(float *out, const float *in, const float *packed, const 
  * cache, instead of a whole tensor going out to memory and back.  The
  * result equals cnn_conv_forward then cnn_dwconv_forward up to rounding
  * (d->geom.in_* are c->out_*).  The ring holds cnn_conv_dw_ring_floats() floats: a few
- * rows for each of up to CNN_RING_THREADS threads; with more threads the
+ * rows for each of up to CNN_SCRATCH_THREADS threads; with more threads the
  * pair still runs on that many (these are the early layers, bound by
  * memory more than by cores, and every ring is arena memory).  cnn_conv_dw_fusable() says whether this
  * pays for the pair (convolution weights small enough to stay in cache
@@ -112,7 +125,6 @@ void cnn_dwconv_forward(float *out, const float *in, const float *packed, const 
  * GEMM path); cnncc asks it before fusing, and cnn_conv_dw_forward runs
  * only pairs it accepts.
  */
-#define CNN_RING_THREADS 2
 
 int cnn_conv_dw_fusable(const cnn_conv *c, const cnn_dwconv *d);
 size_t cnn_conv_dw_ring_floats(const cnn_conv *c, const cnn_dwconv *d);

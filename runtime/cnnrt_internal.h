@@ -86,13 +86,22 @@ typedef struct {
 
 const cnn_kernels *cnn_kernels_get(void);
 
-/* Whether c can run on the tiled GEMM path (else only on a slow exact
- * loop: padding wider than the zero row, or too many taps). */
+/* Whether c runs on the tiled GEMM path (else on Winograd, or on a slow
+ * exact loop: padding wider than the zero row, or too many taps). */
 int cnn_conv_tiled(const cnn_conv *c);
 /* Output rows y0..y1-1 of a convolution without residual, on the calling
  * thread; row y0 is written at out_rows.  c must be tiled (cnn_conv_tiled):
  * cnn_conv_dw_fusable checks it for the only caller. */
 void cnn_conv_rows(float *out_rows, const float *in, const float *packed, const cnn_conv *c, int y0, int y1);
+
+/* Winograd F(2x2, 3x3) (conv_winograd.c): cnn_conv_winograd says from the
+ * geometry alone whether a convolution is packed and run that way. */
+int cnn_conv_winograd(const cnn_conv *c);
+size_t cnn_winograd_packed_floats(const cnn_conv *c);
+void cnn_winograd_pack(float *packed, const float *kernel, const float *bias, const cnn_conv *c);
+size_t cnn_winograd_scratch_floats(const cnn_conv *c);
+void cnn_winograd_forward(float *out, const float *in, const float *packed, const float *residual,
+                          float *scratch, const cnn_conv *c);
 
 /* Per-ISA tables (NULL members where an ISA has nothing special). */
 void cnn_tile_generic(const cnn_tile *t);

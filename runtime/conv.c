@@ -32,12 +32,17 @@
 #define NARROW_MR        9             /* tile height when out_c <= 16 */
 
 size_t cnn_conv_packed_floats(const cnn_conv *c) {
+    if (cnn_conv_winograd(c)) return cnn_winograd_packed_floats(c);
     size_t k = (size_t)c->k_h * c->k_w * c->in_c;
     size_t panels = ((size_t)c->out_c + CNN_PANEL - 1) / CNN_PANEL;
     return panels * CNN_PANEL * (k + 1);
 }
 
 void cnn_conv_pack(float *packed, const float *kernel, const float *bias, const cnn_conv *c) {
+    if (cnn_conv_winograd(c)) {
+        cnn_winograd_pack(packed, kernel, bias, c);
+        return;
+    }
     size_t k_total = (size_t)c->k_h * c->k_w * c->in_c;
     size_t n = (size_t)c->out_c;
     size_t panels = (n + CNN_PANEL - 1) / CNN_PANEL;
@@ -377,7 +382,7 @@ static int job_setup(conv_job *j, float *out, const float *in, const float *pack
 
 int cnn_conv_tiled(const cnn_conv *c) {
     conv_job j;
-    return job_setup(&j, NULL, NULL, NULL, NULL, c);
+    return !cnn_conv_winograd(c) && job_setup(&j, NULL, NULL, NULL, NULL, c);
 }
 
 /* The whole job on the calling thread. */
@@ -399,10 +404,18 @@ void cnn_conv_rows(float *out_rows, const float *in, const float *packed, const 
     run_serial(&j);
 }
 
-void cnn_conv_forward(float *out, const float *in, const float *packed, const float *residual,
+size_t cnn_conv_scratch_floats(const cnn_conv *c) {
+    return cnn_conv_winograd(c) ? cnn_winograd_scratch_floats(c) : 0;
+}
+
+void cnn_conv_forward(float *out, const float *in, const float *packed, const float *residual, float *scratch,
                       const cnn_conv *c) {
     conv_job j;
     const cnn_kernels *kern = cnn_kernels_get();
+    if (cnn_conv_winograd(c)) {
+        cnn_winograd_forward(out, in, packed, residual, scratch, c);
+        return;
+    }
     if (kern->conv_small && kern->conv_small(out, in, packed, residual, c)) return;
     if (!job_setup(&j, out, in, packed, residual, c)) {
         conv_reference(out, in, packed, residual, c);

@@ -43,7 +43,7 @@ int cnn_conv_dw_fusable(const cnn_conv *c, const cnn_dwconv *d) {
 }
 
 size_t cnn_conv_dw_ring_floats(const cnn_conv *c, const cnn_dwconv *d) {
-    return (size_t)CNN_RING_THREADS * ring_rows(d) * c->out_w * c->out_c;
+    return (size_t)CNN_SCRATCH_THREADS * ring_rows(d) * c->out_w * c->out_c;
 }
 
 typedef struct {
@@ -86,7 +86,7 @@ void cnn_conv_dw_forward(float *out, const float *in, float *ring, const float *
         dw_packed, c,  d,    d->depth_multiplier == 1 ? cnn_kernels_get()->dw_rows : cnn_dw_rows_generic};
     double macs = (double)c->out_h * c->out_w * c->out_c * c->k_h * c->k_w * c->in_c;
     int n = cnnrt_threads();
-    n = n < CNN_RING_THREADS ? n : CNN_RING_THREADS;
+    n = n < CNN_SCRATCH_THREADS ? n : CNN_SCRATCH_THREADS;
     n = n < d->geom.out_h ? n : d->geom.out_h;
     if (n > 1 && macs >= CNN_PARALLEL_MIN_MACS)
         cnn_parallel(fused_task, &j, n);

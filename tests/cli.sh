@@ -175,6 +175,10 @@ check "conv_depthwise: the two pairs read only by their depthwise layer run fuse
            grep -q '/\* conv2d_1 (Conv2D) + depthwise_conv2d_1 \*/' '$T/cd.c'"
 check "conv_depthwise: a model output and a tensor with two readers are not fused" \
     sh -c "grep -q '/\* conv2d_2 (Conv2D) \*/' '$T/cd.c' && grep -q '/\* conv2d_3 (Conv2D) \*/' '$T/cd.c'"
+run specs/vgg16.arch -o "$T/vgg.c"
+check "vgg16: the twelve 3x3 convolutions with 64+ input channels get Winograd scratch in the arena; the first one and the dense layers none" \
+    sh -c "[ \$(grep -c 'cnn_conv_forward(.*, NULL, a + [0-9]*, &vgg16_s' '$T/vgg.c') -eq 12 ] &&
+           [ \$(grep -c 'cnn_conv_forward(.*, NULL, NULL, &vgg16_s' '$T/vgg.c') -eq 4 ]"
 run tests/golden/pad_pool.arch -o "$T/pp.c"
 check "pad_pool: only the padding of the ReLU output before a 3x3 pooling folds (not a leaky one)" \
     sh -c "[ \$(grep -c 'cnn_zero_pad(' '$T/pp.c') -eq 4 ] && ! grep -q '/\* zero_padding2d (ZeroPadding2D)' '$T/pp.c'"

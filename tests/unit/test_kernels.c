@@ -140,6 +140,8 @@ static double run_conv_case(const conv_case *k, int *outside_touched) {
     float *in = rand_tensor(in_n), *kernel = rand_tensor(k_n), *bias = rand_tensor(c.out_c);
     float *residual = rand_tensor(out_n), *want = malloc(out_n * sizeof(float));
     float *packed = malloc(cnn_conv_packed_floats(&c) * sizeof(float));
+    size_t scratch_n = cnn_conv_scratch_floats(&c);
+    float *scratch = scratch_n ? filled(scratch_n, SENTINEL) : NULL;
     float *out_buf, *out;
     int off = k->extra_channels / 2;
     cnn_conv_pack(packed, kernel, k->no_bias ? NULL : bias, &c);
@@ -148,11 +150,11 @@ static double run_conv_case(const conv_case *k, int *outside_touched) {
         out_buf = malloc(out_n * sizeof(float));
         memcpy(out_buf, residual, out_n * sizeof(float));
         out = out_buf;
-        cnn_conv_forward(out, in, packed, out, &c);
+        cnn_conv_forward(out, in, packed, out, scratch, &c);
     } else {
         out_buf = filled(pix * c.out_stride, SENTINEL);
         out = out_buf + off;
-        cnn_conv_forward(out, in, packed, k->residual ? residual : NULL, &c);
+        cnn_conv_forward(out, in, packed, k->residual ? residual : NULL, scratch, &c);
     }
     *outside_touched = 0;
     if (k->residual != RES_ALIAS)
@@ -161,7 +163,7 @@ static double run_conv_case(const conv_case *k, int *outside_touched) {
                 if ((i < off || i >= off + c.out_c) && out_buf[p * c.out_stride + i] != SENTINEL)
                     *outside_touched = 1;
     double err = rel_error(out, want, pix, c.out_c, c.out_stride);
-    free(in), free(kernel), free(bias), free(residual), free(want), free(packed), free(out_buf);
+    free(in), free(kernel), free(bias), free(residual), free(want), free(packed), free(out_buf), free(scratch);
     return err;
 }
 
@@ -267,6 +269,91 @@ START_TEST(test_conv_pack_layout) {
                 ck_assert_float_eq(packed[(p * 3 + k) * 32 + j], want);
             }
     for (int j = 0; j < 64; j++) ck_assert_float_eq(packed[192 + j], j < 40 ? bias[j] : 0.0f);
+}
+END_TEST
+
+/* 3x3 stride-1 layers with 16 or more channels run by Winograd F(2x2, 3x3)
+ * (they need scratch); each is checked against the direct reference sum:
+ * partial tiles at odd sizes, channel counts off the vector width, padding
+ * on one side only (a folded zero padding), no padding, slices, residuals,
+ * several bands and threads. */
+START_TEST(test_conv_winograd) {
+    static const conv_case cases[] = {
+        /* in_h in_w in_c out_c kh kw sh sw dh dw pt pb pl pr extra res act nobias */
+        {4, 4, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 1, 0},      /* smallest */
+        {9, 11, 19, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 6, RES_NONE, 5, 0},     /* odd, slice, tanh */
+        {12, 10, 33, 70, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 4, 0}, /* valid */
+        {7, 7, 48, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_ALIAS, 1, 0},     /* residual == out */
+        {10, 9, 24, 32, 3, 3, 1, 1, 1, 1, 2, 0, 0, 2, 0, RES_NONE, 6, 1},     /* one-sided padding */
+        {17, 5, 17, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 0, 0},     /* 16 + 1 channels */
+        {40, 36, 20, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_SEPARATE, 2, 0}, /* 5 bands of 4 rows */
+    };
+    const int n_cases = (int)(sizeof cases / sizeof cases[0]);
+    for (int k = 0; k < n_cases; k++) {
+        cnn_conv c = make_conv(&cases[k]);
+        ck_assert_msg(cnn_conv_scratch_floats(&c) > 0, "case %d does not run by Winograd", k);
+    }
+    for (int i = 0; i < n_isas; i++) {
+        cnnrt_set_isa(isas[i]);
+        for (int threads = 1; threads <= 3; threads++) {
+            cnnrt_set_threads(threads);
+            for (int k = 0; k < n_cases; k++) {
+                int touched;
+                double err = run_conv_case(&cases[k], &touched);
+                ck_assert_msg(err < TOL, "winograd case %d on %s, %d threads: error %g", k, isa_name(isas[i]),
+                              threads, err);
+                ck_assert_msg(!touched, "winograd case %d on %s wrote outside its slice", k, isa_name(isas[i]));
+            }
+        }
+    }
+    cnnrt_set_threads(1);
+    /* and what stays direct: too few channels, stride 2, dilation 2, 1x1 */
+    static const conv_case direct[] = {
+        {8, 8, 15, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 0, 0},
+        {8, 8, 32, 15, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 0, 0},
+        {8, 8, 32, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 0, 0},
+        {8, 8, 32, 32, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 0, RES_NONE, 0, 0},
+        {8, 8, 32, 32, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 0, 0},
+    };
+    for (int k = 0; k < (int)(sizeof direct / sizeof direct[0]); k++) {
+        cnn_conv c = make_conv(&direct[k]);
+        ck_assert_msg(cnn_conv_scratch_floats(&c) == 0, "direct case %d needs scratch", k);
+    }
+}
+END_TEST
+
+/* The Winograd layout, from U = G g G^T with G = [1 0 0; .5 .5 .5; .5 -.5 .5;
+ * 0 0 1]: a kernel whose only non-zero tap is the centre, g, gives
+ * U = (0, .5, -.5, 0)^T (0, .5, -.5, 0) g: +g/4 at positions 5 and 10,
+ * -g/4 at 6 and 9, zero elsewhere.  16 blocks, each the packed layout of a
+ * 1x1 in_c -> out_c convolution with a zero bias, then the bias. */
+START_TEST(test_winograd_pack_layout) {
+    cnn_conv c;
+    memset(&c, 0, sizeof c);
+    c.in_h = c.in_w = c.out_h = c.out_w = 4, c.in_c = 16, c.out_c = 40, c.k_h = c.k_w = 3;
+    c.stride_h = c.stride_w = c.dil_h = c.dil_w = 1, c.pad_top = c.pad_left = 1, c.out_stride = 40;
+    const size_t block = 2 * 32 * 16 + 64;
+    ck_assert_uint_eq(cnn_conv_packed_floats(&c), 16 * block + 64);
+    float *kernel = calloc(9 * 16 * 40, sizeof(float)), bias[40];
+    float *packed = malloc(cnn_conv_packed_floats(&c) * sizeof(float));
+    for (int ci = 0; ci < 16; ci++)
+        for (int co = 0; co < 40; co++) kernel[(4 * 16 + ci) * 40 + co] = (float)(1 + ci * 40 + co);
+    for (int i = 0; i < 40; i++) bias[i] = 1000.0f + i;
+    cnn_conv_pack(packed, kernel, bias, &c);
+    static const float factor[16] = {0, 0, 0, 0, 0, 0.25f, -0.25f, 0, 0, -0.25f, 0.25f, 0, 0, 0, 0, 0};
+    for (int xi = 0; xi < 16; xi++) {
+        const float *b = packed + xi * block;
+        for (int p = 0; p < 2; p++)
+            for (int ci = 0; ci < 16; ci++)
+                for (int j = 0; j < 32; j++) {
+                    int co = p * 32 + j;
+                    float want = co < 40 ? factor[xi] * (float)(1 + ci * 40 + co) : 0.0f;
+                    ck_assert_float_eq(b[(p * 16 + ci) * 32 + j], want);
+                }
+        for (int j = 0; j < 64; j++) ck_assert_float_eq(b[2 * 32 * 16 + j], 0.0f);
+    }
+    for (int j = 0; j < 64; j++) ck_assert_float_eq(packed[16 * block + j], j < 40 ? bias[j] : 0.0f);
+    free(kernel), free(packed);
 }
 END_TEST
 
@@ -809,6 +896,8 @@ static Suite *kernels_suite(void) {
     tcase_add_test(tc, test_conv_pack_layout);
     tcase_add_test(tc, test_conv);
     tcase_add_test(tc, test_conv_parallel);
+    tcase_add_test(tc, test_conv_winograd);
+    tcase_add_test(tc, test_winograd_pack_layout);
     tcase_add_test(tc, test_dwconv);
     tcase_add_test(tc, test_conv_dw);
     tcase_add_test(tc, test_pool);
