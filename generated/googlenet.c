@@ -8,8 +8,8 @@
 /* Activations: 5963776 bytes placed by liveness (lower bound 5963776 bytes). */
 static float googlenet_arena[1490944] CNN_CACHE_ALIGNED;
 
-/* Weights packed for the kernels: 9563584 floats (13378280 Keras parameters). */
-static float googlenet_packed[9563584] CNN_CACHE_ALIGNED;
+/* Weights packed for the kernels: 8677824 floats (13378280 Keras parameters). */
+static float googlenet_packed[8677824] CNN_CACHE_ALIGNED;
 
 static const cnn_conv googlenet_s0 = {224, 224, 3, 112, 112, 64, 7, 7, 2, 2, 1, 1, 2, 2, 64, {CNN_ACT_RELU, 0.0f, 0, 0.0f}};
 static const cnn_pool googlenet_s1 = {112, 112, 64, 56, 56, 3, 3, 2, 2, 0, 0, 64};
@@ -266,16 +266,16 @@ static const cnn_prep googlenet_preps[] = {
     {CNN_PREP_CONV, &googlenet_s58, 256, 9865744, 10078736, -1, -1, -1, -1, 0.0f, 5127360},
     {CNN_PREP_CONV, &googlenet_s59, 160, 10078992, 10212112, -1, -1, -1, -1, 0.0f, 5340608},
     {CNN_PREP_CONV, &googlenet_s60, 320, 10212272, 10673072, -1, -1, -1, -1, 0.0f, 5473888},
-    {CNN_PREP_CONV, &googlenet_s61, 32, 10673392, 10700016, -1, -1, -1, -1, 0.0f, 6298528},
-    {CNN_PREP_CONV, &googlenet_s62, 128, 10700048, 10802448, -1, -1, -1, -1, 0.0f, 6325184},
-    {CNN_PREP_CONV, &googlenet_s64, 128, 10802576, 10909072, -1, -1, -1, -1, 0.0f, 6427712},
-    {CNN_PREP_CONV, &googlenet_s65, 384, 10909200, 11228688, -1, -1, -1, -1, 0.0f, 6534336},
-    {CNN_PREP_CONV, &googlenet_s66, 192, 11229072, 11388816, -1, -1, -1, -1, 0.0f, 6854208},
-    {CNN_PREP_CONV, &googlenet_s67, 384, 11389008, 12052560, -1, -1, -1, -1, 0.0f, 7014144},
-    {CNN_PREP_CONV, &googlenet_s68, 48, 12052944, 12092880, -1, -1, -1, -1, 0.0f, 8200320},
-    {CNN_PREP_CONV, &googlenet_s69, 128, 12092928, 12246528, -1, -1, -1, -1, 0.0f, 8253632},
-    {CNN_PREP_CONV, &googlenet_s71, 128, 12246656, 12353152, -1, -1, -1, -1, 0.0f, 8407360},
-    {CNN_PREP_CONV, &googlenet_s73, 1000, 12353280, 13377280, -1, -1, -1, -1, 0.0f, 8513984},
+    {CNN_PREP_CONV, &googlenet_s61, 32, 10673392, 10700016, -1, -1, -1, -1, 0.0f, 5935008},
+    {CNN_PREP_CONV, &googlenet_s62, 128, 10700048, 10802448, -1, -1, -1, -1, 0.0f, 5961664},
+    {CNN_PREP_CONV, &googlenet_s64, 128, 10802576, 10909072, -1, -1, -1, -1, 0.0f, 6064192},
+    {CNN_PREP_CONV, &googlenet_s65, 384, 10909200, 11228688, -1, -1, -1, -1, 0.0f, 6170816},
+    {CNN_PREP_CONV, &googlenet_s66, 192, 11229072, 11388816, -1, -1, -1, -1, 0.0f, 6490688},
+    {CNN_PREP_CONV, &googlenet_s67, 384, 11389008, 12052560, -1, -1, -1, -1, 0.0f, 6650624},
+    {CNN_PREP_CONV, &googlenet_s68, 48, 12052944, 12092880, -1, -1, -1, -1, 0.0f, 7314560},
+    {CNN_PREP_CONV, &googlenet_s69, 128, 12092928, 12246528, -1, -1, -1, -1, 0.0f, 7367872},
+    {CNN_PREP_CONV, &googlenet_s71, 128, 12246656, 12353152, -1, -1, -1, -1, 0.0f, 7521600},
+    {CNN_PREP_CONV, &googlenet_s73, 1000, 12353280, 13377280, -1, -1, -1, -1, 0.0f, 7628224},
 };
 
 /* All or nothing: cnn_st_load validates the whole file before googlenet_packed is touched. */
@@ -408,39 +408,39 @@ void googlenet_infer(const float *input, float *output) {
     /* inception_4e_pool_proj (Conv2D) + inception_4e_output */
     cnn_conv_forward(a + 753344, a + 0, w + 5059648, NULL, NULL, &googlenet_s56);
     /* pool4_3x3_s2 (MaxPooling2D) */
-    cnn_maxpool_forward(a + 245760, a + 752640, &googlenet_s57);
+    cnn_maxpool_forward(a + 0, a + 752640, &googlenet_s57);
     /* inception_5a_1x1 (Conv2D) + inception_5a_output */
-    cnn_conv_forward(a + 345088, a + 245760, w + 5127360, NULL, NULL, &googlenet_s58);
+    cnn_conv_forward(a + 81536, a + 0, w + 5127360, NULL, NULL, &googlenet_s58);
     /* inception_5a_3x3_reduce (Conv2D) */
-    cnn_conv_forward(a + 286528, a + 245760, w + 5340608, NULL, NULL, &googlenet_s59);
+    cnn_conv_forward(a + 40768, a + 0, w + 5340608, NULL, NULL, &googlenet_s59);
     /* inception_5a_3x3 (Conv2D) + inception_5a_output */
-    cnn_conv_forward(a + 345344, a + 286528, w + 5473888, NULL, a + 0, &googlenet_s60);
+    cnn_conv_forward(a + 81792, a + 40768, w + 5473888, NULL, NULL, &googlenet_s60);
     /* inception_5a_5x5_reduce (Conv2D) */
-    cnn_conv_forward(a + 0, a + 245760, w + 6298528, NULL, NULL, &googlenet_s61);
+    cnn_conv_forward(a + 40768, a + 0, w + 5935008, NULL, NULL, &googlenet_s61);
     /* inception_5a_5x5 (Conv2D) + inception_5a_output */
-    cnn_conv_forward(a + 345664, a + 0, w + 6325184, NULL, NULL, &googlenet_s62);
+    cnn_conv_forward(a + 82112, a + 40768, w + 5961664, NULL, NULL, &googlenet_s62);
     /* inception_5a_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 0, a + 245760, &googlenet_s63);
+    cnn_maxpool_forward(a + 40768, a + 0, &googlenet_s63);
     /* inception_5a_pool_proj (Conv2D) + inception_5a_output */
-    cnn_conv_forward(a + 345792, a + 0, w + 6427712, NULL, NULL, &googlenet_s64);
+    cnn_conv_forward(a + 82240, a + 40768, w + 6064192, NULL, NULL, &googlenet_s64);
     /* inception_5b_1x1 (Conv2D) + inception_5b_output */
-    cnn_conv_forward(a + 294912, a + 345088, w + 6534336, NULL, NULL, &googlenet_s65);
+    cnn_conv_forward(a + 0, a + 81536, w + 6170816, NULL, NULL, &googlenet_s65);
     /* inception_5b_3x3_reduce (Conv2D) */
-    cnn_conv_forward(a + 385856, a + 345088, w + 6854208, NULL, NULL, &googlenet_s66);
+    cnn_conv_forward(a + 50176, a + 81536, w + 6490688, NULL, NULL, &googlenet_s66);
     /* inception_5b_3x3 (Conv2D) + inception_5b_output */
-    cnn_conv_forward(a + 295296, a + 385856, w + 7014144, NULL, a + 0, &googlenet_s67);
+    cnn_conv_forward(a + 384, a + 50176, w + 6650624, NULL, NULL, &googlenet_s67);
     /* inception_5b_5x5_reduce (Conv2D) */
-    cnn_conv_forward(a + 0, a + 345088, w + 8200320, NULL, NULL, &googlenet_s68);
+    cnn_conv_forward(a + 50176, a + 81536, w + 7314560, NULL, NULL, &googlenet_s68);
     /* inception_5b_5x5 (Conv2D) + inception_5b_output */
-    cnn_conv_forward(a + 295680, a + 0, w + 8253632, NULL, NULL, &googlenet_s69);
+    cnn_conv_forward(a + 768, a + 50176, w + 7367872, NULL, NULL, &googlenet_s69);
     /* inception_5b_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 0, a + 345088, &googlenet_s70);
+    cnn_maxpool_forward(a + 122304, a + 81536, &googlenet_s70);
     /* inception_5b_pool_proj (Conv2D) + inception_5b_output */
-    cnn_conv_forward(a + 295808, a + 0, w + 8407360, NULL, NULL, &googlenet_s71);
+    cnn_conv_forward(a + 896, a + 122304, w + 7521600, NULL, NULL, &googlenet_s71);
     /* pool5_7x7_s1 (AveragePooling2D) */
-    cnn_avgpool_forward(a + 0, a + 294912, &googlenet_s72);
+    cnn_avgpool_forward(a + 50176, a + 0, &googlenet_s72);
     /* loss3_classifier (Dense) */
-    cnn_conv_forward(output, a + 0, w + 8513984, NULL, NULL, &googlenet_s73);
+    cnn_conv_forward(output, a + 50176, w + 7628224, NULL, NULL, &googlenet_s73);
     /* loss3_classifier (Dense) */
     cnn_softmax(output, output, 1, 1000);
 }

@@ -8,8 +8,8 @@
 /* Activations: 6307840 bytes placed by liveness (lower bound 6307840 bytes). */
 static float resnet50_arena[1576960] CNN_CACHE_ALIGNED;
 
-/* Weights packed for the kernels: 34442368 floats (25636712 Keras parameters). */
-static float resnet50_packed[34442368] CNN_CACHE_ALIGNED;
+/* Weights packed for the kernels: 28912768 floats (25636712 Keras parameters). */
+static float resnet50_packed[28912768] CNN_CACHE_ALIGNED;
 
 static const cnn_conv resnet50_s0 = {224, 224, 3, 112, 112, 64, 7, 7, 2, 2, 1, 1, 3, 3, 64, {CNN_ACT_RELU, 0.0f, 0, 0.0f}};
 static const cnn_pool resnet50_s1 = {112, 112, 64, 56, 56, 3, 3, 2, 2, 1, 1, 64};
@@ -439,14 +439,14 @@ static const cnn_prep resnet50_preps[] = {
     {CNN_PREP_CONV, &resnet50_s47, 2048, 8589184, 10686336, 10688384, 10690432, 10692480, 10694528, 1.00099996e-05f, 11861120},
     {CNN_PREP_CONV, &resnet50_s44, 512, 10696576, 11220864, 11221376, 11221888, 11222400, 11222912, 1.00099996e-05f, 13960320},
     {CNN_PREP_CONV, &resnet50_s45, 512, 11223424, 13582720, 13583232, 13583744, 13584256, 13584768, 1.00099996e-05f, 14485120},
-    {CNN_PREP_CONV, &resnet50_s46, 2048, 13585280, 14633856, 14635904, 14637952, 14640000, 14642048, 1.00099996e-05f, 18688128},
-    {CNN_PREP_CONV, &resnet50_s48, 512, 14644096, 15692672, 15693184, 15693696, 15694208, 15694720, 1.00099996e-05f, 19738752},
-    {CNN_PREP_CONV, &resnet50_s49, 512, 15695232, 18054528, 18055040, 18055552, 18056064, 18056576, 1.00099996e-05f, 20787840},
-    {CNN_PREP_CONV, &resnet50_s50, 2048, 18057088, 19105664, 19107712, 19109760, 19111808, 19113856, 1.00099996e-05f, 24990848},
-    {CNN_PREP_CONV, &resnet50_s51, 512, 19115904, 20164480, 20164992, 20165504, 20166016, 20166528, 1.00099996e-05f, 26041472},
-    {CNN_PREP_CONV, &resnet50_s52, 512, 20167040, 22526336, 22526848, 22527360, 22527872, 22528384, 1.00099996e-05f, 27090560},
-    {CNN_PREP_CONV, &resnet50_s53, 2048, 22528896, 23577472, 23579520, 23581568, 23583616, 23585664, 1.00099996e-05f, 31293568},
-    {CNN_PREP_CONV, &resnet50_s55, 1000, 23587712, 25635712, -1, -1, -1, -1, 0.0f, 32344192},
+    {CNN_PREP_CONV, &resnet50_s46, 2048, 13585280, 14633856, 14635904, 14637952, 14640000, 14642048, 1.00099996e-05f, 16844928},
+    {CNN_PREP_CONV, &resnet50_s48, 512, 14644096, 15692672, 15693184, 15693696, 15694208, 15694720, 1.00099996e-05f, 17895552},
+    {CNN_PREP_CONV, &resnet50_s49, 512, 15695232, 18054528, 18055040, 18055552, 18056064, 18056576, 1.00099996e-05f, 18944640},
+    {CNN_PREP_CONV, &resnet50_s50, 2048, 18057088, 19105664, 19107712, 19109760, 19111808, 19113856, 1.00099996e-05f, 21304448},
+    {CNN_PREP_CONV, &resnet50_s51, 512, 19115904, 20164480, 20164992, 20165504, 20166016, 20166528, 1.00099996e-05f, 22355072},
+    {CNN_PREP_CONV, &resnet50_s52, 512, 20167040, 22526336, 22526848, 22527360, 22527872, 22528384, 1.00099996e-05f, 23404160},
+    {CNN_PREP_CONV, &resnet50_s53, 2048, 22528896, 23577472, 23579520, 23581568, 23583616, 23585664, 1.00099996e-05f, 25763968},
+    {CNN_PREP_CONV, &resnet50_s55, 1000, 23587712, 25635712, -1, -1, -1, -1, 0.0f, 26814592},
 };
 
 /* All or nothing: cnn_st_load validates the whole file before resnet50_packed is touched. */
@@ -553,29 +553,29 @@ void resnet50_infer(const float *input, float *output) {
     /* conv4_block6_3_conv (Conv2D) + conv4_block6_3_bn + conv4_block6_add + conv4_block6_out */
     cnn_conv_forward(a + 1204224, a + 852992, w + 11597952, a + 1204224, NULL, &resnet50_s43);
     /* conv5_block1_1_conv (Conv2D) + conv5_block1_1_bn + conv5_block1_1_relu */
-    cnn_conv_forward(a + 524288, a + 1204224, w + 13960320, NULL, NULL, &resnet50_s44);
+    cnn_conv_forward(a + 0, a + 1204224, w + 13960320, NULL, NULL, &resnet50_s44);
     /* conv5_block1_2_conv (Conv2D) + conv5_block1_2_bn + conv5_block1_2_relu */
-    cnn_conv_forward(a + 624640, a + 524288, w + 14485120, NULL, a + 0, &resnet50_s45);
+    cnn_conv_forward(a + 100352, a + 0, w + 14485120, NULL, NULL, &resnet50_s45);
     /* conv5_block1_3_conv (Conv2D) + conv5_block1_3_bn */
-    cnn_conv_forward(a + 524288, a + 624640, w + 18688128, NULL, NULL, &resnet50_s46);
+    cnn_conv_forward(a + 0, a + 100352, w + 16844928, NULL, NULL, &resnet50_s46);
     /* conv5_block1_0_conv (Conv2D) + conv5_block1_0_bn + conv5_block1_add + conv5_block1_out */
-    cnn_conv_forward(a + 524288, a + 1204224, w + 11861120, a + 524288, NULL, &resnet50_s47);
+    cnn_conv_forward(a + 0, a + 1204224, w + 11861120, a + 0, NULL, &resnet50_s47);
     /* conv5_block2_1_conv (Conv2D) + conv5_block2_1_bn + conv5_block2_1_relu */
-    cnn_conv_forward(a + 624640, a + 524288, w + 19738752, NULL, NULL, &resnet50_s48);
+    cnn_conv_forward(a + 100352, a + 0, w + 17895552, NULL, NULL, &resnet50_s48);
     /* conv5_block2_2_conv (Conv2D) + conv5_block2_2_bn + conv5_block2_2_relu */
-    cnn_conv_forward(a + 649728, a + 624640, w + 20787840, NULL, a + 0, &resnet50_s49);
+    cnn_conv_forward(a + 125440, a + 100352, w + 18944640, NULL, NULL, &resnet50_s49);
     /* conv5_block2_3_conv (Conv2D) + conv5_block2_3_bn + conv5_block2_add + conv5_block2_out */
-    cnn_conv_forward(a + 524288, a + 649728, w + 24990848, a + 524288, NULL, &resnet50_s50);
+    cnn_conv_forward(a + 0, a + 125440, w + 21304448, a + 0, NULL, &resnet50_s50);
     /* conv5_block3_1_conv (Conv2D) + conv5_block3_1_bn + conv5_block3_1_relu */
-    cnn_conv_forward(a + 624640, a + 524288, w + 26041472, NULL, NULL, &resnet50_s51);
+    cnn_conv_forward(a + 100352, a + 0, w + 22355072, NULL, NULL, &resnet50_s51);
     /* conv5_block3_2_conv (Conv2D) + conv5_block3_2_bn + conv5_block3_2_relu */
-    cnn_conv_forward(a + 649728, a + 624640, w + 27090560, NULL, a + 0, &resnet50_s52);
+    cnn_conv_forward(a + 125440, a + 100352, w + 23404160, NULL, NULL, &resnet50_s52);
     /* conv5_block3_3_conv (Conv2D) + conv5_block3_3_bn + conv5_block3_add + conv5_block3_out */
-    cnn_conv_forward(a + 524288, a + 649728, w + 31293568, a + 524288, NULL, &resnet50_s53);
+    cnn_conv_forward(a + 0, a + 125440, w + 25763968, a + 0, NULL, &resnet50_s53);
     /* avg_pool (GlobalAveragePooling2D) */
-    cnn_global_avgpool(a + 0, a + 524288, 49, 2048);
+    cnn_global_avgpool(a + 100352, a + 0, 49, 2048);
     /* predictions (Dense) */
-    cnn_conv_forward(output, a + 0, w + 32344192, NULL, NULL, &resnet50_s55);
+    cnn_conv_forward(output, a + 100352, w + 26814592, NULL, NULL, &resnet50_s55);
     /* predictions (Dense) */
     cnn_softmax(output, output, 1, 1000);
 }

@@ -17,7 +17,7 @@
  * CNN_PANEL consecutive floats, zero beyond N), followed by the bias padded
  * to a multiple of CNN_PANEL.  cnn_*_packed_floats() gives the size.
  * A 3x3 stride-1 convolution with at least 16 input and output channels
- * and two rows and columns of 2x2 output tiles runs as Winograd F(2x2, 3x3)
+ * and 32 tiles of 2x2 output pixels runs as Winograd F(2x2, 3x3)
  * instead: it is packed as 16 such matrices (in_c x out_c, each with a
  * zero bias), the kernel transformed by G g G^T, then the bias.
  */

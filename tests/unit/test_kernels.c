@@ -280,12 +280,12 @@ END_TEST
 START_TEST(test_conv_winograd) {
     static const conv_case cases[] = {
         /* in_h in_w in_c out_c kh kw sh sw dh dw pt pb pl pr extra res act nobias */
-        {4, 4, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 1, 0},      /* smallest */
-        {9, 11, 19, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 6, RES_NONE, 5, 0},     /* odd, slice, tanh */
-        {12, 10, 33, 70, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 4, 0}, /* valid */
-        {7, 7, 48, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_ALIAS, 1, 0},     /* residual == out */
-        {10, 9, 24, 32, 3, 3, 1, 1, 1, 1, 2, 0, 0, 2, 0, RES_NONE, 6, 1},     /* one-sided padding */
-        {17, 5, 17, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 0, 0},     /* 16 + 1 channels */
+        {8, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 1, 0},     /* smallest: 32 tiles */
+        {9, 13, 19, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 6, RES_NONE, 5, 0},     /* odd, slice, tanh */
+        {14, 16, 33, 70, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 4, 0}, /* valid */
+        {11, 13, 48, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_ALIAS, 1, 0},   /* residual == out */
+        {10, 15, 24, 32, 3, 3, 1, 1, 1, 1, 2, 0, 0, 2, 0, RES_NONE, 6, 1},    /* one-sided padding */
+        {17, 7, 17, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 0, 0},     /* 16 + 1 channels */
         {40, 36, 20, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_SEPARATE, 2, 0}, /* 5 bands of 4 rows */
     };
     const int n_cases = (int)(sizeof cases / sizeof cases[0]);
@@ -307,8 +307,10 @@ START_TEST(test_conv_winograd) {
         }
     }
     cnnrt_set_threads(1);
-    /* and what stays direct: too few channels, stride 2, dilation 2, 1x1 */
+    /* and what stays direct: too few channels, stride 2, dilation 2, 1x1,
+     * fewer than 32 tiles (7x7: 16) */
     static const conv_case direct[] = {
+        {7, 7, 32, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 0, 0},
         {8, 8, 15, 32, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 0, 0},
         {8, 8, 32, 15, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 0, 0},
         {8, 8, 32, 32, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 0, 0},
@@ -330,7 +332,7 @@ END_TEST
 START_TEST(test_winograd_pack_layout) {
     cnn_conv c;
     memset(&c, 0, sizeof c);
-    c.in_h = c.in_w = c.out_h = c.out_w = 4, c.in_c = 16, c.out_c = 40, c.k_h = c.k_w = 3;
+    c.in_h = c.out_h = 8, c.in_w = c.out_w = 16, c.in_c = 16, c.out_c = 40, c.k_h = c.k_w = 3; /* 32 tiles */
     c.stride_h = c.stride_w = c.dil_h = c.dil_w = 1, c.pad_top = c.pad_left = 1, c.out_stride = 40;
     const size_t block = 2 * 32 * 16 + 64;
     ck_assert_uint_eq(cnn_conv_packed_floats(&c), 16 * block + 64);
