@@ -34,9 +34,10 @@
 #define BAND_MIN_TILES 64 /* tiles per band, at least, when the layer has them */
 #define MIN_CHANNELS   16 /* fewer input or output channels: the transforms cost more than they save */
 /* Fewer tiles leave each of the 16 GEMMs too few rows to fill the
- * micro-kernel, while the transformed weights are 16/9 of the direct
- * ones: ResNet-50's 7x7x512 layers (16 tiles) took 2.8 ms against 1.9 ms
- * direct, its 14x14x256 ones (49 tiles) 1.4 ms against 2.1 ms. */
+ * micro-kernel, and the transformed weights (16/9 of the direct ones) are
+ * read for little work: ResNet-50's 7x7x512 layers (16 tiles, weights
+ * from memory) take 2.3 ms either way, so they keep the smaller direct
+ * weights; its 14x14x256 ones (49 tiles) take 1.2 ms against 1.9 ms. */
 #define MIN_TILES 32
 
 static int tiles_w(const cnn_conv *c) {
