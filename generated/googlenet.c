@@ -5,8 +5,8 @@
 #include "cnnrt.h"
 #include "googlenet.h"
 
-/* Activations: 5963776 bytes placed by liveness (lower bound 5963776 bytes). */
-static float googlenet_arena[1490944] CNN_CACHE_ALIGNED;
+/* Activations: 5531648 bytes placed by liveness (lower bound 5330944 bytes). */
+static float googlenet_arena[1382912] CNN_CACHE_ALIGNED;
 
 /* Weights packed for the kernels: 8677824 floats (13378280 Keras parameters). */
 static float googlenet_packed[8677824] CNN_CACHE_ALIGNED;
@@ -300,55 +300,55 @@ void googlenet_infer(const float *input, float *output) {
     /* pool1_norm1 (LocalResponseNormalization) */
     cnn_lrn(a + 0, a + 802816, 3136, 64, 2, 1.0f, 1.99999995e-05f, 0.75f);
     /* conv2_3x3_reduce (Conv2D) */
-    cnn_conv_forward(a + 1290240, a + 0, w + 9472, NULL, NULL, &googlenet_s3);
+    cnn_conv_forward(a + 1126400, a + 0, w + 9472, NULL, NULL, &googlenet_s3);
     /* conv2_3x3 (Conv2D) */
-    cnn_conv_forward(a + 688128, a + 1290240, w + 13632, NULL, a + 0, &googlenet_s4);
+    cnn_conv_forward(a + 0, a + 1126400, w + 13632, NULL, a + 602112, &googlenet_s4);
     /* conv2_norm2 (LocalResponseNormalization) */
-    cnn_lrn(a + 0, a + 688128, 3136, 192, 2, 1.0f, 1.99999995e-05f, 0.75f);
+    cnn_lrn(a + 602112, a + 0, 3136, 192, 2, 1.0f, 1.99999995e-05f, 0.75f);
     /* pool2_3x3_s2 (MaxPooling2D) */
-    cnn_maxpool_forward(a + 602112, a + 0, &googlenet_s6);
+    cnn_maxpool_forward(a + 1232384, a + 602112, &googlenet_s6);
     /* inception_3a_1x1 (Conv2D) + inception_3a_output */
-    cnn_conv_forward(a + 1093120, a + 602112, w + 213504, NULL, NULL, &googlenet_s7);
+    cnn_conv_forward(a + 1031680, a + 1232384, w + 213504, NULL, NULL, &googlenet_s7);
     /* inception_3a_3x3_reduce (Conv2D) */
-    cnn_conv_forward(a + 501760, a + 602112, w + 225856, NULL, NULL, &googlenet_s8);
+    cnn_conv_forward(a + 458752, a + 1232384, w + 225856, NULL, NULL, &googlenet_s8);
     /* inception_3a_3x3 (Conv2D) + inception_3a_output */
-    cnn_conv_forward(a + 1093184, a + 501760, w + 244384, NULL, a + 0, &googlenet_s9);
+    cnn_conv_forward(a + 1031744, a + 458752, w + 244384, NULL, a + 0, &googlenet_s9);
     /* inception_3a_5x5_reduce (Conv2D) */
-    cnn_conv_forward(a + 0, a + 602112, w + 443168, NULL, NULL, &googlenet_s10);
+    cnn_conv_forward(a + 0, a + 1232384, w + 443168, NULL, NULL, &googlenet_s10);
     /* inception_3a_5x5 (Conv2D) + inception_3a_output */
-    cnn_conv_forward(a + 1093312, a + 0, w + 449344, NULL, NULL, &googlenet_s11);
+    cnn_conv_forward(a + 1031872, a + 0, w + 449344, NULL, NULL, &googlenet_s11);
     /* inception_3a_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 0, a + 602112, &googlenet_s12);
+    cnn_maxpool_forward(a + 0, a + 1232384, &googlenet_s12);
     /* inception_3a_pool_proj (Conv2D) + inception_3a_output */
-    cnn_conv_forward(a + 1093344, a + 0, w + 462176, NULL, NULL, &googlenet_s13);
+    cnn_conv_forward(a + 1031904, a + 0, w + 462176, NULL, NULL, &googlenet_s13);
     /* inception_3b_1x1 (Conv2D) + inception_3b_output */
-    cnn_conv_forward(a + 716800, a + 1093120, w + 468352, NULL, NULL, &googlenet_s14);
+    cnn_conv_forward(a + 655360, a + 1031680, w + 468352, NULL, NULL, &googlenet_s14);
     /* inception_3b_3x3_reduce (Conv2D) */
-    cnn_conv_forward(a + 1293824, a + 1093120, w + 501248, NULL, NULL, &googlenet_s15);
+    cnn_conv_forward(a + 1232384, a + 1031680, w + 501248, NULL, NULL, &googlenet_s15);
     /* inception_3b_3x3 (Conv2D) + inception_3b_output */
-    cnn_conv_forward(a + 716928, a + 1293824, w + 534144, NULL, a + 0, &googlenet_s16);
+    cnn_conv_forward(a + 655488, a + 1232384, w + 534144, NULL, a + 0, &googlenet_s16);
     /* inception_3b_5x5_reduce (Conv2D) */
-    cnn_conv_forward(a + 0, a + 1093120, w + 930624, NULL, NULL, &googlenet_s17);
+    cnn_conv_forward(a + 0, a + 1031680, w + 930624, NULL, NULL, &googlenet_s17);
     /* inception_3b_5x5 (Conv2D) + inception_3b_output */
-    cnn_conv_forward(a + 717120, a + 0, w + 938848, NULL, NULL, &googlenet_s18);
+    cnn_conv_forward(a + 655680, a + 0, w + 938848, NULL, NULL, &googlenet_s18);
     /* inception_3b_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 0, a + 1093120, &googlenet_s19);
+    cnn_maxpool_forward(a + 0, a + 1031680, &googlenet_s19);
     /* inception_3b_pool_proj (Conv2D) + inception_3b_output */
-    cnn_conv_forward(a + 717216, a + 0, w + 1015744, NULL, NULL, &googlenet_s20);
+    cnn_conv_forward(a + 655776, a + 0, w + 1015744, NULL, NULL, &googlenet_s20);
     /* pool3_3x3_s2 (MaxPooling2D) */
-    cnn_maxpool_forward(a + 1093120, a + 716800, &googlenet_s21);
+    cnn_maxpool_forward(a + 1031680, a + 655360, &googlenet_s21);
     /* inception_4a_1x1 (Conv2D) + inception_4a_output */
-    cnn_conv_forward(a + 526848, a + 1093120, w + 1032192, NULL, NULL, &googlenet_s22);
+    cnn_conv_forward(a + 526848, a + 1031680, w + 1032192, NULL, NULL, &googlenet_s22);
     /* inception_4a_3x3_reduce (Conv2D) */
-    cnn_conv_forward(a + 501760, a + 1093120, w + 1124544, NULL, NULL, &googlenet_s23);
+    cnn_conv_forward(a + 501760, a + 1031680, w + 1124544, NULL, NULL, &googlenet_s23);
     /* inception_4a_3x3 (Conv2D) + inception_4a_output */
     cnn_conv_forward(a + 527040, a + 501760, w + 1170720, NULL, a + 0, &googlenet_s24);
     /* inception_4a_5x5_reduce (Conv2D) */
-    cnn_conv_forward(a + 0, a + 1093120, w + 1518592, NULL, NULL, &googlenet_s25);
+    cnn_conv_forward(a + 0, a + 1031680, w + 1518592, NULL, NULL, &googlenet_s25);
     /* inception_4a_5x5 (Conv2D) + inception_4a_output */
     cnn_conv_forward(a + 527248, a + 0, w + 1533984, NULL, NULL, &googlenet_s26);
     /* inception_4a_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 0, a + 1093120, &googlenet_s27);
+    cnn_maxpool_forward(a + 0, a + 1031680, &googlenet_s27);
     /* inception_4a_pool_proj (Conv2D) + inception_4a_output */
     cnn_conv_forward(a + 527296, a + 0, w + 1559648, NULL, NULL, &googlenet_s28);
     /* inception_4b_1x1 (Conv2D) + inception_4b_output */

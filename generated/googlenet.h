@@ -8,7 +8,7 @@ extern "C" {
 
 #define GOOGLENET_INPUT_SIZE 150528 /* (224, 224, 3) */
 #define GOOGLENET_OUTPUT_SIZE 1000 /* loss3_classifier (1000) */
-#define GOOGLENET_ARENA_BYTES 5963776
+#define GOOGLENET_ARENA_BYTES 5531648
 #define GOOGLENET_WEIGHT_COUNT 13378280
 
 /* Load weights from a safetensors file: 0, or a negative code for googlenet_strerror.

@@ -5,8 +5,8 @@
 #include "cnnrt.h"
 #include "resnet50.h"
 
-/* Activations: 6307840 bytes placed by liveness (lower bound 6307840 bytes). */
-static float resnet50_arena[1576960] CNN_CACHE_ALIGNED;
+/* Activations: 6111232 bytes placed by liveness (lower bound 6111232 bytes). */
+static float resnet50_arena[1527808] CNN_CACHE_ALIGNED;
 
 /* Weights packed for the kernels: 28912768 floats (25636712 Keras parameters). */
 static float resnet50_packed[28912768] CNN_CACHE_ALIGNED;
@@ -469,51 +469,51 @@ void resnet50_infer(const float *input, float *output) {
     /* pool1_pool (MaxPooling2D) */
     cnn_maxpool_forward(a + 802816, a + 0, &resnet50_s1);
     /* conv2_block1_1_conv (Conv2D) + conv2_block1_1_bn + conv2_block1_1_relu */
-    cnn_conv_forward(a + 344064, a + 802816, w + 26112, NULL, NULL, &resnet50_s2);
+    cnn_conv_forward(a + 262144, a + 802816, w + 26112, NULL, NULL, &resnet50_s2);
     /* conv2_block1_2_conv (Conv2D) + conv2_block1_2_bn + conv2_block1_2_relu */
-    cnn_conv_forward(a + 1003520, a + 344064, w + 30272, NULL, a + 0, &resnet50_s3);
+    cnn_conv_forward(a + 1003520, a + 262144, w + 30272, NULL, a + 0, &resnet50_s3);
     /* conv2_block1_3_conv (Conv2D) + conv2_block1_3_bn */
     cnn_conv_forward(a + 0, a + 1003520, w + 96896, NULL, NULL, &resnet50_s4);
     /* conv2_block1_0_conv (Conv2D) + conv2_block1_0_bn + conv2_block1_add + conv2_block1_out */
     cnn_conv_forward(a + 0, a + 802816, w + 9472, a + 0, NULL, &resnet50_s5);
     /* conv2_block2_1_conv (Conv2D) + conv2_block2_1_bn + conv2_block2_1_relu */
-    cnn_conv_forward(a + 1146880, a + 0, w + 113536, NULL, NULL, &resnet50_s6);
+    cnn_conv_forward(a + 1064960, a + 0, w + 113536, NULL, NULL, &resnet50_s6);
     /* conv2_block2_2_conv (Conv2D) + conv2_block2_2_bn + conv2_block2_2_relu */
-    cnn_conv_forward(a + 1347584, a + 1146880, w + 129984, NULL, a + 802816, &resnet50_s7);
+    cnn_conv_forward(a + 1265664, a + 1064960, w + 129984, NULL, a + 802816, &resnet50_s7);
     /* conv2_block2_3_conv (Conv2D) + conv2_block2_3_bn + conv2_block2_add + conv2_block2_out */
-    cnn_conv_forward(a + 0, a + 1347584, w + 196608, a + 0, NULL, &resnet50_s8);
+    cnn_conv_forward(a + 0, a + 1265664, w + 196608, a + 0, NULL, &resnet50_s8);
     /* conv2_block3_1_conv (Conv2D) + conv2_block3_1_bn + conv2_block3_1_relu */
-    cnn_conv_forward(a + 1146880, a + 0, w + 213248, NULL, NULL, &resnet50_s9);
+    cnn_conv_forward(a + 1064960, a + 0, w + 213248, NULL, NULL, &resnet50_s9);
     /* conv2_block3_2_conv (Conv2D) + conv2_block3_2_bn + conv2_block3_2_relu */
-    cnn_conv_forward(a + 1347584, a + 1146880, w + 229696, NULL, a + 802816, &resnet50_s10);
+    cnn_conv_forward(a + 1265664, a + 1064960, w + 229696, NULL, a + 802816, &resnet50_s10);
     /* conv2_block3_3_conv (Conv2D) + conv2_block3_3_bn + conv2_block3_add + conv2_block3_out */
-    cnn_conv_forward(a + 0, a + 1347584, w + 296320, a + 0, NULL, &resnet50_s11);
+    cnn_conv_forward(a + 0, a + 1265664, w + 296320, a + 0, NULL, &resnet50_s11);
     /* conv3_block1_1_conv (Conv2D) + conv3_block1_1_bn + conv3_block1_1_relu */
-    cnn_conv_forward(a + 1376256, a + 0, w + 444544, NULL, NULL, &resnet50_s12);
+    cnn_conv_forward(a + 1327104, a + 0, w + 444544, NULL, NULL, &resnet50_s12);
     /* conv3_block1_2_conv (Conv2D) + conv3_block1_2_bn + conv3_block1_2_relu */
-    cnn_conv_forward(a + 1476608, a + 1376256, w + 477440, NULL, a + 802816, &resnet50_s13);
+    cnn_conv_forward(a + 1427456, a + 1327104, w + 477440, NULL, a + 802816, &resnet50_s13);
     /* conv3_block1_3_conv (Conv2D) + conv3_block1_3_bn */
-    cnn_conv_forward(a + 802816, a + 1476608, w + 741760, NULL, NULL, &resnet50_s14);
+    cnn_conv_forward(a + 802816, a + 1427456, w + 741760, NULL, NULL, &resnet50_s14);
     /* conv3_block1_0_conv (Conv2D) + conv3_block1_0_bn + conv3_block1_add + conv3_block1_out */
     cnn_conv_forward(a + 802816, a + 0, w + 312960, a + 802816, NULL, &resnet50_s15);
     /* conv3_block2_1_conv (Conv2D) + conv3_block2_1_bn + conv3_block2_1_relu */
-    cnn_conv_forward(a + 573440, a + 802816, w + 807808, NULL, NULL, &resnet50_s16);
+    cnn_conv_forward(a + 524288, a + 802816, w + 807808, NULL, NULL, &resnet50_s16);
     /* conv3_block2_2_conv (Conv2D) + conv3_block2_2_bn + conv3_block2_2_relu */
-    cnn_conv_forward(a + 673792, a + 573440, w + 873472, NULL, a + 0, &resnet50_s17);
+    cnn_conv_forward(a + 624640, a + 524288, w + 873472, NULL, a + 0, &resnet50_s17);
     /* conv3_block2_3_conv (Conv2D) + conv3_block2_3_bn + conv3_block2_add + conv3_block2_out */
-    cnn_conv_forward(a + 802816, a + 673792, w + 1137792, a + 802816, NULL, &resnet50_s18);
+    cnn_conv_forward(a + 802816, a + 624640, w + 1137792, a + 802816, NULL, &resnet50_s18);
     /* conv3_block3_1_conv (Conv2D) + conv3_block3_1_bn + conv3_block3_1_relu */
-    cnn_conv_forward(a + 573440, a + 802816, w + 1203840, NULL, NULL, &resnet50_s19);
+    cnn_conv_forward(a + 524288, a + 802816, w + 1203840, NULL, NULL, &resnet50_s19);
     /* conv3_block3_2_conv (Conv2D) + conv3_block3_2_bn + conv3_block3_2_relu */
-    cnn_conv_forward(a + 673792, a + 573440, w + 1269504, NULL, a + 0, &resnet50_s20);
+    cnn_conv_forward(a + 624640, a + 524288, w + 1269504, NULL, a + 0, &resnet50_s20);
     /* conv3_block3_3_conv (Conv2D) + conv3_block3_3_bn + conv3_block3_add + conv3_block3_out */
-    cnn_conv_forward(a + 802816, a + 673792, w + 1533824, a + 802816, NULL, &resnet50_s21);
+    cnn_conv_forward(a + 802816, a + 624640, w + 1533824, a + 802816, NULL, &resnet50_s21);
     /* conv3_block4_1_conv (Conv2D) + conv3_block4_1_bn + conv3_block4_1_relu */
-    cnn_conv_forward(a + 573440, a + 802816, w + 1599872, NULL, NULL, &resnet50_s22);
+    cnn_conv_forward(a + 524288, a + 802816, w + 1599872, NULL, NULL, &resnet50_s22);
     /* conv3_block4_2_conv (Conv2D) + conv3_block4_2_bn + conv3_block4_2_relu */
-    cnn_conv_forward(a + 673792, a + 573440, w + 1665536, NULL, a + 0, &resnet50_s23);
+    cnn_conv_forward(a + 624640, a + 524288, w + 1665536, NULL, a + 0, &resnet50_s23);
     /* conv3_block4_3_conv (Conv2D) + conv3_block4_3_bn + conv3_block4_add + conv3_block4_out */
-    cnn_conv_forward(a + 802816, a + 673792, w + 1929856, a + 802816, NULL, &resnet50_s24);
+    cnn_conv_forward(a + 802816, a + 624640, w + 1929856, a + 802816, NULL, &resnet50_s24);
     /* conv4_block1_1_conv (Conv2D) + conv4_block1_1_bn + conv4_block1_1_relu */
     cnn_conv_forward(a + 1204224, a + 802816, w + 2521216, NULL, NULL, &resnet50_s25);
     /* conv4_block1_2_conv (Conv2D) + conv4_block1_2_bn + conv4_block1_2_relu */

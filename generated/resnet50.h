@@ -8,7 +8,7 @@ extern "C" {
 
 #define RESNET50_INPUT_SIZE 150528 /* (224, 224, 3) */
 #define RESNET50_OUTPUT_SIZE 1000 /* predictions (1000) */
-#define RESNET50_ARENA_BYTES 6307840
+#define RESNET50_ARENA_BYTES 6111232
 #define RESNET50_WEIGHT_COUNT 25636712
 
 /* Load weights from a safetensors file: 0, or a negative code for resnet50_strerror.

@@ -5,8 +5,8 @@
 #include "cnnrt.h"
 #include "vgg16.h"
 
-/* Activations: 27525120 bytes placed by liveness (lower bound 27525120 bytes). */
-static float vgg16_arena[6881280] CNN_CACHE_ALIGNED;
+/* Activations: 26738688 bytes placed by liveness (lower bound 26738688 bytes). */
+static float vgg16_arena[6684672] CNN_CACHE_ALIGNED;
 
 /* Weights packed for the kernels: 149962560 floats (138357544 Keras parameters). */
 static float vgg16_packed[149962560] CNN_CACHE_ALIGNED;
@@ -117,21 +117,21 @@ void vgg16_infer(const float *input, float *output) {
     /* block2_pool (MaxPooling2D) */
     cnn_maxpool_forward(a + 3211264, a + 1605632, &vgg16_s5);
     /* block3_conv1 (Conv2D) */
-    cnn_conv_forward(a + 1376256, a + 3211264, w + 465984, NULL, a + 0, &vgg16_s6);
+    cnn_conv_forward(a + 1048576, a + 3211264, w + 465984, NULL, a + 0, &vgg16_s6);
     /* block3_conv2 (Conv2D) */
-    cnn_conv_forward(a + 2179072, a + 1376256, w + 994624, NULL, a + 0, &vgg16_s7);
+    cnn_conv_forward(a + 1851392, a + 1048576, w + 994624, NULL, a + 0, &vgg16_s7);
     /* block3_conv3 (Conv2D) */
-    cnn_conv_forward(a + 1376256, a + 2179072, w + 2047552, NULL, a + 0, &vgg16_s8);
+    cnn_conv_forward(a + 1048576, a + 1851392, w + 2047552, NULL, a + 0, &vgg16_s8);
     /* block3_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 2695168, a + 1376256, &vgg16_s9);
+    cnn_maxpool_forward(a + 1851392, a + 1048576, &vgg16_s9);
     /* block4_conv1 (Conv2D) */
-    cnn_conv_forward(a + 2293760, a + 2695168, w + 3100480, NULL, a + 0, &vgg16_s10);
+    cnn_conv_forward(a + 2097152, a + 1851392, w + 3100480, NULL, a + 0, &vgg16_s10);
     /* block4_conv2 (Conv2D) */
-    cnn_conv_forward(a + 2695168, a + 2293760, w + 5206336, NULL, a + 0, &vgg16_s11);
+    cnn_conv_forward(a + 2498560, a + 2097152, w + 5206336, NULL, a + 0, &vgg16_s11);
     /* block4_conv3 (Conv2D) */
-    cnn_conv_forward(a + 2293760, a + 2695168, w + 9409344, NULL, a + 0, &vgg16_s12);
+    cnn_conv_forward(a + 2097152, a + 2498560, w + 9409344, NULL, a + 0, &vgg16_s12);
     /* block4_pool (MaxPooling2D) */
-    cnn_maxpool_forward(a + 1605632, a + 2293760, &vgg16_s13);
+    cnn_maxpool_forward(a + 1605632, a + 2097152, &vgg16_s13);
     /* block5_conv1 (Conv2D) */
     cnn_conv_forward(a + 1705984, a + 1605632, w + 13612352, NULL, a + 0, &vgg16_s14);
     /* block5_conv2 (Conv2D) */

@@ -8,7 +8,7 @@ extern "C" {
 
 #define VGG16_INPUT_SIZE 150528 /* (224, 224, 3) */
 #define VGG16_OUTPUT_SIZE 1000 /* predictions (1000) */
-#define VGG16_ARENA_BYTES 27525120
+#define VGG16_ARENA_BYTES 26738688
 #define VGG16_WEIGHT_COUNT 138357544
 
 /* Load weights from a safetensors file: 0, or a negative code for vgg16_strerror.

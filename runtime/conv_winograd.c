@@ -20,19 +20,21 @@
  * convolution over the transformed tiles, run by the tiled driver of
  * conv.c with its micro-kernel and cache blocking.
  *
- * The output is processed in bands of tile rows.  Per band: transform the
- * input tiles into V (scratch), run the 16 GEMMs into M (scratch), and
- * transform M into output pixels with bias, residual and activation.  A
- * band reads all 16 weight blocks, so bands hold at least BAND_MIN_TILES
- * tiles: the weights of a 512 -> 512 layer are 16 MB, read once per band.
- * Each thread (up to CNN_SCRATCH_THREADS) takes a contiguous range of tile
- * rows and has a scratch area of its own, so threads never wait for each
- * other within the layer.
+ * Tiles are numbered row by row and processed in bands of consecutive
+ * tiles.  Per band: transform the input tiles into V (scratch), run the 16
+ * GEMMs into M (scratch), and transform M into output pixels with bias,
+ * residual and activation.  A band reads all 16 weight blocks, so bands
+ * are about BAND_TILES tiles: the weights of a 512 -> 512 layer are 16 MB,
+ * read once per band, while V[xi], M[xi] and a block of weights (1 MB)
+ * stay in L2 through each GEMM.  Each thread (up to CNN_SCRATCH_THREADS)
+ * takes an equal contiguous range of tiles and has a scratch area of its
+ * own, so threads never wait for each other within the layer (a 14x14
+ * output is 49 tiles: 25 and 24, where whole tile rows would give 4 and 3).
  */
 #include "cnnrt_internal.h"
 
-#define BAND_MIN_TILES 64 /* tiles per band, at least, when the layer has them */
-#define MIN_CHANNELS   16 /* fewer input or output channels: the transforms cost more than they save */
+#define BAND_TILES   64 /* tiles per band, at most */
+#define MIN_CHANNELS 16 /* fewer input or output channels: the transforms cost more than they save */
 /* Fewer tiles leave each of the 16 GEMMs too few rows to fill the
  * micro-kernel, and the transformed weights (16/9 of the direct ones) are
  * read for little work: ResNet-50's 7x7x512 layers (16 tiles, weights
@@ -48,10 +50,14 @@ static int tile_rows(const cnn_conv *c) {
     return (c->out_h + 1) / 2;
 }
 
+static long n_tiles(const cnn_conv *c) {
+    return (long)tile_rows(c) * tiles_w(c);
+}
+
 int cnn_conv_winograd(const cnn_conv *c) {
     return c->k_h == 3 && c->k_w == 3 && c->stride_h == 1 && c->stride_w == 1 && c->dil_h == 1 &&
            c->dil_w == 1 && c->in_c >= MIN_CHANNELS && c->out_c >= MIN_CHANNELS &&
-           c->in_c <= CNN_ZERO_FLOATS && (long)tile_rows(c) * tiles_w(c) >= MIN_TILES;
+           c->in_c <= CNN_ZERO_FLOATS && n_tiles(c) >= MIN_TILES;
 }
 
 /* The 1x1 convolution in_c -> out_c that GEMM xi of a band of `tiles`
@@ -110,14 +116,13 @@ void cnn_winograd_pack(float *packed, const float *kernel, const float *bias, co
 }
 
 /* Scratch per thread: V and M of the largest band. */
-static int band_rows(const cnn_conv *c) {
-    int r = (BAND_MIN_TILES + tiles_w(c) - 1) / tiles_w(c);
-    return r < tile_rows(c) ? r : tile_rows(c);
+static int band_tiles(const cnn_conv *c) {
+    return n_tiles(c) < BAND_TILES ? (int)n_tiles(c) : BAND_TILES;
 }
 
 static size_t thread_scratch(const cnn_conv *c) {
     cnn_conv g = gemm_of(c, 1);
-    return (size_t)16 * band_rows(c) * tiles_w(c) * ((size_t)c->in_c + (size_t)g.out_stride);
+    return (size_t)16 * band_tiles(c) * ((size_t)c->in_c + (size_t)g.out_stride);
 }
 
 size_t cnn_winograd_scratch_floats(const cnn_conv *c) {
@@ -244,23 +249,23 @@ static const float *in_pixel(const wino_job *j, int iy, int ix) {
     return j->in + ((size_t)iy * c->in_w + ix) * c->in_c;
 }
 
-/* Tile rows tr0..tr1-1: input transform, 16 GEMMs, output transform. */
-static void run_band(const wino_job *j, float *v, float *m, int tr0, int tr1) {
+/* Tiles t0..t1-1: input transform, 16 GEMMs, output transform. */
+static void run_band(const wino_job *j, float *v, float *m, long t0, long t1) {
     const cnn_conv *c = j->c;
-    const int tw = tiles_w(c), tiles = (tr1 - tr0) * tw;
+    const int tw = tiles_w(c), tiles = (int)(t1 - t0);
     const cnn_conv g = gemm_of(c, tiles);
     const ptrdiff_t v_step = (ptrdiff_t)tiles * c->in_c, m_step = (ptrdiff_t)tiles * g.out_stride;
     const size_t block = block_floats(c);
     const float *bias = j->packed + 16 * block;
     for (int t = 0; t < tiles; t++) {
-        int iy = (tr0 + t / tw) * 2 - c->pad_top, ix = (t % tw) * 2 - c->pad_left;
+        int iy = (int)((t0 + t) / tw) * 2 - c->pad_top, ix = (int)((t0 + t) % tw) * 2 - c->pad_left;
         const float *d[16];
         for (int p = 0; p < 16; p++) d[p] = in_pixel(j, iy + p / 4, ix + p % 4);
         j->input(v + (ptrdiff_t)t * c->in_c, v_step, d, c->in_c);
     }
     for (int xi = 0; xi < 16; xi++) cnn_conv_rows(m + xi * m_step, v + xi * v_step, j->packed + xi * block, &g, 0, 1);
     for (int t = 0; t < tiles; t++) {
-        int oy = (tr0 + t / tw) * 2, ox = (t % tw) * 2;
+        int oy = (int)((t0 + t) / tw) * 2, ox = (int)((t0 + t) % tw) * 2;
         float *y[4];
         const float *r[4];
         for (int q = 0; q < 4; q++) {
@@ -276,18 +281,18 @@ static void run_band(const wino_job *j, float *v, float *m, int tr0, int tr1) {
     }
 }
 
-/* The thread's tile rows in as few bands as fit its scratch, of equal
- * size: 7 rows make bands of 4 and 3, not 5 and a 2 that would read all
- * the weights for little work. */
+/* The thread's tiles in as few bands as fit its scratch, of equal size:
+ * 70 tiles make bands of 35, not 64 and a 6 that would read all the
+ * weights for little work. */
 static void wino_task(void *ctx, int index, int n) {
     const wino_job *j = ctx;
     const cnn_conv *c = j->c;
-    const int rows = tile_rows(c), band = band_rows(c);
+    const long tiles = n_tiles(c), first = tiles * index / n, mine = tiles * (index + 1) / n - first;
+    const int band = band_tiles(c);
     float *v = j->scratch + (size_t)index * thread_scratch(c);
-    float *m = v + (size_t)16 * band * tiles_w(c) * c->in_c;
-    int tr0 = (int)((long)rows * index / n), mine = (int)((long)rows * (index + 1) / n) - tr0;
-    int bands = (mine + band - 1) / band;
-    for (int b = 0; b < bands; b++) run_band(j, v, m, tr0 + mine * b / bands, tr0 + mine * (b + 1) / bands);
+    float *m = v + (size_t)16 * band * c->in_c;
+    long bands = (mine + band - 1) / band;
+    for (long b = 0; b < bands; b++) run_band(j, v, m, first + mine * b / bands, first + mine * (b + 1) / bands);
 }
 
 void cnn_winograd_forward(float *out, const float *in, const float *packed, const float *residual,
@@ -301,7 +306,7 @@ void cnn_winograd_forward(float *out, const float *in, const float *packed, cons
     double macs = (double)c->out_h * c->out_w * c->out_c * 9.0 * c->in_c;
     int n = cnnrt_threads();
     n = n < CNN_SCRATCH_THREADS ? n : CNN_SCRATCH_THREADS;
-    n = n < tile_rows(c) ? n : tile_rows(c);
+
     if (n > 1 && macs >= CNN_PARALLEL_MIN_MACS)
         cnn_parallel(wino_task, &j, n);
     else

@@ -286,7 +286,7 @@ START_TEST(test_conv_winograd) {
         {11, 13, 48, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_ALIAS, 1, 0},   /* residual == out */
         {10, 15, 24, 32, 3, 3, 1, 1, 1, 1, 2, 0, 0, 2, 0, RES_NONE, 6, 1},    /* one-sided padding */
         {17, 7, 17, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 0, 0},     /* 16 + 1 channels */
-        {40, 36, 20, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_SEPARATE, 2, 0}, /* 5 bands of 4 rows */
+        {40, 36, 20, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_SEPARATE, 2, 0}, /* bands from mid-row */
     };
     const int n_cases = (int)(sizeof cases / sizeof cases[0]);
     for (int k = 0; k < n_cases; k++) {
