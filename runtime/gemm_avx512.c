@@ -159,8 +159,8 @@ void cnn_tile_avx512(const cnn_tile *t) {
 /* ---- depthwise (depth_multiplier 1) --------------------------------------
  * 3x3 kernels without dilation (MobileNet's) run in register blocks of 7
  * or 8 neighbouring outputs of one or two rows, 16 channels at a time,
- * input vectors loaded straight from the NHWC rows and padding loaded as
- * masked zeros.  Other kernels go pixel by pixel: every output vector is a
+ * input vectors loaded straight from the NHWC rows and padding loaded
+ * from the zero row.  Other kernels go pixel by pixel: every output vector is a
  * chain of k_h*k_w FMAs, taps outside the input skipped, rows outside it
  * dropped for the whole row. */
 /* Outputs x0..x0+B-1 of NR output rows (1, or 2 with stride 1) of a 3x3
@@ -170,8 +170,8 @@ void cnn_tile_avx512(const cnn_tile *t) {
  * instead of 144 loads, and two rows read 4 input rows instead of 6 (the
  * kernel is bound by those loads from L2).  rows[ir] is input row ir of
  * the block (ok[ir] = 0 outside the input).  EDGE blocks also cover the
- * padding (input columns outside the row load as zeros through a zero
- * mask) and a row end (only the first `valid` outputs are stored), so the
+ * padding (input columns outside the row load from the zero row) and a
+ * row end (only the first `valid` outputs are stored), so the
  * whole row runs in blocks. */
 KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_block(float *dst, const float *const *rows, const int *ok, int x0,
                                                  int valid, const float *packed, const float *bias,
@@ -184,15 +184,16 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_block(float *dst, const float *const 
     const cnn_act *act = &g->act;
     const int relu = act->kind == CNN_ACT_RELU, has_max = relu && act->has_max;
     const int LOADS = (B - 1) * S + 3;
-    /* EDGE: column i's offset in the row, clamped inside it, and whether
-     * it exists (its loads are masked off when not) */
-    ptrdiff_t off[7 * 2 + 3];
-    unsigned inside = 0;
-    for (int i = 0; i < LOADS; i++) {
-        ptrdiff_t ix = ix0 + i;
-        inside |= (unsigned)(ix >= 0 && ix < g->in_w) << i;
-        off[i] = (ix < 0 ? 0 : ix >= g->in_w ? g->in_w - 1 : ix) * in_c;
-    }
+    /* EDGE: where column i of input row ir is, the zero row for a column
+     * outside the input (a pointer per load: choosing a mask per load
+     * took more instructions than the FMAs) */
+    const float *src[4][7 * 2 + 3];
+    if (EDGE)
+        for (int ir = 0; ir < NR + 2; ir++)
+            for (int i = 0; i < LOADS; i++) {
+                ptrdiff_t ix = ix0 + i;
+                src[ir][i] = ix >= 0 && ix < g->in_w ? rows[ir] + ix * in_c : cnn_zero_row;
+            }
     for (int c0 = 0; c0 < n; c0 += 16) {
         const __mmask16 m = n - c0 >= 16 ? 0xFFFF : (__mmask16)((1u << (n - c0)) - 1);
         /* every loop over q, o, i, ir and kx is unrolled: with constant
@@ -206,10 +207,8 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_block(float *dst, const float *const 
         _Pragma("GCC unroll 4") for (int ir = 0; ir < NR + 2; ir++) {
             if (!ok[ir]) continue;
             __m512 v[7 * 2 + 3];
-            _Pragma("GCC unroll 17") for (int i = 0; i < LOADS; i++) {
-                const __mmask16 mi = !EDGE || inside >> i & 1 ? m : 0;
-                v[i] = _mm512_maskz_loadu_ps(mi, rows[ir] + (EDGE ? off[i] : (ix0 + i) * in_c) + c0);
-            }
+            _Pragma("GCC unroll 17") for (int i = 0; i < LOADS; i++) v[i] =
+                _mm512_maskz_loadu_ps(m, (EDGE ? src[ir][i] : rows[ir] + (ix0 + i) * in_c) + c0);
             _Pragma("GCC unroll 2") for (int q = 0; q < NR; q++) {
                 const int ky = ir - q; /* the kernel row this input row is for output row q */
                 if (ky < 0 || ky > 2) continue;
@@ -263,7 +262,7 @@ KERNEL_INLINE CNN_TARGET_AVX512 void dw3x3_rows(float *out_row, const float *con
  * applies itself: the block path. */
 static inline int dw3x3_fast(const cnn_dwconv *d) {
     const cnn_conv *g = &d->geom;
-    return g->k_h == 3 && g->k_w == 3 && g->dil_w == 1 && g->dil_h == 1 &&
+    return g->k_h == 3 && g->k_w == 3 && g->dil_w == 1 && g->dil_h == 1 && g->in_c <= CNN_ZERO_FLOATS &&
            (g->stride_w == 1 || g->stride_w == 2) && g->act.kind != CNN_ACT_TANH &&
            g->act.kind != CNN_ACT_SIGMOID;
 }
