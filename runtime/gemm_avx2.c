@@ -19,7 +19,7 @@ static inline __attribute__((always_inline)) CNN_TARGET_AVX2 void half_body(cons
     __m256 acc0[AVX2_MR], acc1[AVX2_MR];
     const int col0 = half * 16;
     const __m256 bias0 = _mm256_loadu_ps(t->bias + col0), bias1 = _mm256_loadu_ps(t->bias + col0 + 8);
-    for (int r = 0; r < mr; r++) {
+    _Pragma("GCC unroll 6") for (int r = 0; r < mr; r++) {
         acc0[r] = bias0;
         acc1[r] = bias1;
     }
@@ -44,7 +44,7 @@ static inline __attribute__((always_inline)) CNN_TARGET_AVX2 void half_body(cons
     const int relu = act->kind == CNN_ACT_RELU, has_max = relu && act->has_max;
     const __m256 zero = _mm256_setzero_ps(), slope = _mm256_set1_ps(act->negative_slope);
     const __m256 maxv = _mm256_set1_ps(act->max_value);
-    for (int r = 0; r < mr; r++) {
+    _Pragma("GCC unroll 6") for (int r = 0; r < mr; r++) {
         float *out = t->out + r * t->out_stride + col0;
         const float *res = t->residual ? t->residual + r * t->res_stride + col0 : NULL;
         CNN_ALIGN(32) float buf[16];

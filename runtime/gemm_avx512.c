@@ -25,7 +25,7 @@
 KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, const int nv, const int pf) {
     __m512 acc0[CNN_MR_MAX], acc1[CNN_MR_MAX];
     const __m512 bias0 = _mm512_loadu_ps(t->bias), bias1 = _mm512_loadu_ps(t->bias + 16);
-    for (int r = 0; r < mr; r++) {
+    _Pragma("GCC unroll 14") for (int r = 0; r < mr; r++) {
         acc0[r] = bias0;
         acc1[r] = bias1;
     }
@@ -58,7 +58,7 @@ KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, 
     const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
     const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
     const cnn_act *act = t->act;
-    for (int r = 0; r < mr; r++) {
+    _Pragma("GCC unroll 14") for (int r = 0; r < mr; r++) {
         __m512 v0 = acc0[r], v1 = acc1[r];
         if (t->residual) {
             const float *res = t->residual + r * t->res_stride;
