@@ -19,6 +19,9 @@ static inline __attribute__((always_inline)) CNN_TARGET_AVX2 void half_body(cons
     __m256 acc0[AVX2_MR], acc1[AVX2_MR];
     const int col0 = half * 16;
     const __m256 bias0 = _mm256_loadu_ps(t->bias + col0), bias1 = _mm256_loadu_ps(t->bias + col0 + 8);
+    /* the loops over r that touch acc0/acc1 outside the k loop are unrolled
+     * too: left as loops, GCC kept the accumulators in a stack array and
+     * stored and reloaded all of them around every tile */
     _Pragma("GCC unroll 6") for (int r = 0; r < mr; r++) {
         acc0[r] = bias0;
         acc1[r] = bias1;

@@ -25,6 +25,9 @@
 KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, const int nv, const int pf) {
     __m512 acc0[CNN_MR_MAX], acc1[CNN_MR_MAX];
     const __m512 bias0 = _mm512_loadu_ps(t->bias), bias1 = _mm512_loadu_ps(t->bias + 16);
+    /* the loops over r that touch acc0/acc1 outside the k loop are unrolled
+     * too: left as loops, GCC kept the accumulators in a stack array and
+     * stored and reloaded all of them around every tile */
     _Pragma("GCC unroll 14") for (int r = 0; r < mr; r++) {
         acc0[r] = bias0;
         acc1[r] = bias1;
