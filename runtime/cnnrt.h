@@ -16,8 +16,9 @@
  * panels of CNN_PANEL columns, each stored k-major (row k of a panel is
  * CNN_PANEL consecutive floats, zero beyond N), followed by the bias padded
  * to a multiple of CNN_PANEL.  cnn_*_packed_floats() gives the size.
- * A 3x3 stride-1 convolution with at least 16 input and output channels
- * and 32 tiles of 2x2 output pixels runs as Winograd F(2x2, 3x3)
+ * A 3x3 convolution with stride 1, no dilation, 16 to 16384 input
+ * channels, at least 16 output channels and at least 32 tiles of 2x2
+ * output pixels runs as Winograd F(2x2, 3x3)
  * instead: it is packed as 16 such matrices (in_c x out_c, each with a
  * zero bias), the kernel transformed by G g G^T, then the bias.
  */
@@ -87,8 +88,8 @@ size_t cnn_conv_packed_floats(const cnn_conv *c);
 /* kernel: (k_h, k_w, in_c, out_c); bias: (out_c) or NULL for zeros. */
 void cnn_conv_pack(float *packed, const float *kernel, const float *bias, const cnn_conv *c);
 /* Floats of scratch memory cnn_conv_forward needs for c (0 for most
- * layers; Winograd ones keep transformed tiles there, a few bands of rows
- * for each of up to CNN_SCRATCH_THREADS threads). */
+ * layers; Winograd ones keep a band of up to 64 transformed input and
+ * output tiles there for each of up to CNN_SCRATCH_THREADS threads). */
 size_t cnn_conv_scratch_floats(const cnn_conv *c);
 /* scratch: cnn_conv_scratch_floats(c) floats the call may overwrite, or
  * NULL when that is 0. */

@@ -28,6 +28,10 @@
 #define CNN_X86 0
 #endif
 
+/* CNN_UNROLL(n): unroll the next loop n times (n may be a macro) */
+#define CNN_STRINGIFY(x) #x
+#define CNN_UNROLL(n)    _Pragma(CNN_STRINGIFY(GCC unroll n))
+
 #if defined(__GNUC__)
 #define CNN_INLINE   static inline __attribute__((always_inline))
 #define CNN_ALIGN(n) __attribute__((aligned(n)))
@@ -91,7 +95,8 @@ const cnn_kernels *cnn_kernels_get(void);
 int cnn_conv_tiled(const cnn_conv *c);
 /* Output rows y0..y1-1 of a convolution without residual, on the calling
  * thread; row y0 is written at out_rows.  c must be tiled (cnn_conv_tiled):
- * cnn_conv_dw_fusable checks it for the only caller. */
+ * cnn_conv_dw_fusable checks it for the fused pairs, and Winograd's GEMMs
+ * are 1x1 convolutions without padding. */
 void cnn_conv_rows(float *out_rows, const float *in, const float *packed, const cnn_conv *c, int y0, int y1);
 
 /* Winograd F(2x2, 3x3) (conv_winograd.c): cnn_conv_winograd says from the

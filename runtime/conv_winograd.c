@@ -54,6 +54,11 @@ static long n_tiles(const cnn_conv *c) {
     return (long)tile_rows(c) * tiles_w(c);
 }
 
+/* Floats between the rows of M: whole panels, as the GEMMs write them. */
+static int m_stride(const cnn_conv *c) {
+    return (c->out_c + CNN_PANEL - 1) / CNN_PANEL * CNN_PANEL;
+}
+
 int cnn_conv_winograd(const cnn_conv *c) {
     return c->k_h == 3 && c->k_w == 3 && c->stride_h == 1 && c->stride_w == 1 && c->dil_h == 1 &&
            c->dil_w == 1 && c->in_c >= MIN_CHANNELS && c->out_c >= MIN_CHANNELS &&
@@ -70,7 +75,7 @@ static cnn_conv gemm_of(const cnn_conv *c, int tiles) {
     g.in_c = c->in_c;
     g.out_c = c->out_c;
     g.k_h = g.k_w = g.stride_h = g.stride_w = g.dil_h = g.dil_w = 1;
-    g.out_stride = (c->out_c + CNN_PANEL - 1) / CNN_PANEL * CNN_PANEL;
+    g.out_stride = m_stride(c);
     g.act.kind = CNN_ACT_LINEAR;
     return g;
 }
@@ -81,18 +86,14 @@ static size_t block_floats(const cnn_conv *c) {
 }
 
 size_t cnn_winograd_packed_floats(const cnn_conv *c) {
-    cnn_conv g = gemm_of(c, 1);
-    return 16 * block_floats(c) + (size_t)g.out_stride;
+    return 16 * block_floats(c) + (size_t)m_stride(c);
 }
 
 /* U = G g G^T for every (ci, co), scattered into the 16 blocks. */
 void cnn_winograd_pack(float *packed, const float *kernel, const float *bias, const cnn_conv *c) {
     const size_t n = (size_t)c->out_c, in_c = (size_t)c->in_c, block = block_floats(c);
     const size_t panels = (n + CNN_PANEL - 1) / CNN_PANEL;
-    for (int xi = 0; xi < 16; xi++) {
-        float *b = packed + xi * block;
-        memset(b, 0, sizeof(float) * block); /* panel padding and the zero bias */
-    }
+    memset(packed, 0, sizeof(float) * 16 * block); /* panel padding and the zero biases */
     for (size_t ci = 0; ci < in_c; ci++)
         for (size_t co = 0; co < n; co++) {
             float g[3][3], t[4][3];
@@ -106,8 +107,8 @@ void cnn_winograd_pack(float *packed, const float *kernel, const float *bias, co
             }
             size_t at = (co / CNN_PANEL) * CNN_PANEL * in_c + ci * CNN_PANEL + co % CNN_PANEL;
             for (int i = 0; i < 4; i++) { /* U = t G^T */
-                float u[4] = {t[i][0], 0.5f * (t[i][0] + t[i][1] + t[i][2]), 0.5f * (t[i][0] - t[i][1] + t[i][2]),
-                              t[i][2]};
+                float u[4] = {t[i][0], 0.5f * (t[i][0] + t[i][1] + t[i][2]),
+                              0.5f * (t[i][0] - t[i][1] + t[i][2]), t[i][2]};
                 for (int j = 0; j < 4; j++) packed[(size_t)(i * 4 + j) * block + at] = u[j];
             }
         }
@@ -115,14 +116,15 @@ void cnn_winograd_pack(float *packed, const float *kernel, const float *bias, co
     for (size_t j = 0; j < panels * CNN_PANEL; j++) packed_bias[j] = (bias && j < n) ? bias[j] : 0.0f;
 }
 
-/* Scratch per thread: V and M of the largest band. */
 static int band_tiles(const cnn_conv *c) {
     return n_tiles(c) < BAND_TILES ? (int)n_tiles(c) : BAND_TILES;
 }
 
+/* Scratch per thread: V and M of the largest band (a band as large as a
+ * whole thread's share could be, so a thread alone still runs a 49-tile
+ * layer as one band, reading its weights once). */
 static size_t thread_scratch(const cnn_conv *c) {
-    cnn_conv g = gemm_of(c, 1);
-    return (size_t)16 * band_tiles(c) * ((size_t)c->in_c + (size_t)g.out_stride);
+    return (size_t)16 * band_tiles(c) * ((size_t)c->in_c + (size_t)m_stride(c));
 }
 
 size_t cnn_winograd_scratch_floats(const cnn_conv *c) {
@@ -224,8 +226,8 @@ output_avx512(float *const *y, const float *const *r, const float *m, ptrdiff_t 
 static CNN_TARGET_AVX2 void input_avx2(float *v, ptrdiff_t step, const float *const *d, int channels) {
     input_body(v, step, d, channels);
 }
-static CNN_TARGET_AVX2 void output_avx2(float *const *y, const float *const *r, const float *m, ptrdiff_t step,
-                                        const float *bias, int channels) {
+static CNN_TARGET_AVX2 void output_avx2(float *const *y, const float *const *r, const float *m,
+                                        ptrdiff_t step, const float *bias, int channels) {
     output_body(y, r, m, step, bias, channels);
 }
 #endif
@@ -263,7 +265,8 @@ static void run_band(const wino_job *j, float *v, float *m, long t0, long t1) {
         for (int p = 0; p < 16; p++) d[p] = in_pixel(j, iy + p / 4, ix + p % 4);
         j->input(v + (ptrdiff_t)t * c->in_c, v_step, d, c->in_c);
     }
-    for (int xi = 0; xi < 16; xi++) cnn_conv_rows(m + xi * m_step, v + xi * v_step, j->packed + xi * block, &g, 0, 1);
+    for (int xi = 0; xi < 16; xi++)
+        cnn_conv_rows(m + xi * m_step, v + xi * v_step, j->packed + xi * block, &g, 0, 1);
     for (int t = 0; t < tiles; t++) {
         int oy = (int)((t0 + t) / tw) * 2, ox = (int)((t0 + t) % tw) * 2;
         float *y[4];
@@ -292,7 +295,8 @@ static void wino_task(void *ctx, int index, int n) {
     float *v = j->scratch + (size_t)index * thread_scratch(c);
     float *m = v + (size_t)16 * band * c->in_c;
     long bands = (mine + band - 1) / band;
-    for (long b = 0; b < bands; b++) run_band(j, v, m, first + mine * b / bands, first + mine * (b + 1) / bands);
+    for (long b = 0; b < bands; b++)
+        run_band(j, v, m, first + mine * b / bands, first + mine * (b + 1) / bands);
 }
 
 void cnn_winograd_forward(float *out, const float *in, const float *packed, const float *residual,

@@ -22,7 +22,7 @@ static inline __attribute__((always_inline)) CNN_TARGET_AVX2 void half_body(cons
     /* the loops over r that touch acc0/acc1 outside the k loop are unrolled
      * too: left as loops, GCC kept the accumulators in a stack array and
      * stored and reloaded all of them around every tile */
-    _Pragma("GCC unroll 6") for (int r = 0; r < mr; r++) {
+    CNN_UNROLL(AVX2_MR) for (int r = 0; r < mr; r++) {
         acc0[r] = bias0;
         acc1[r] = bias1;
     }
@@ -47,7 +47,7 @@ static inline __attribute__((always_inline)) CNN_TARGET_AVX2 void half_body(cons
     const int relu = act->kind == CNN_ACT_RELU, has_max = relu && act->has_max;
     const __m256 zero = _mm256_setzero_ps(), slope = _mm256_set1_ps(act->negative_slope);
     const __m256 maxv = _mm256_set1_ps(act->max_value);
-    _Pragma("GCC unroll 6") for (int r = 0; r < mr; r++) {
+    CNN_UNROLL(AVX2_MR) for (int r = 0; r < mr; r++) {
         float *out = t->out + r * t->out_stride + col0;
         const float *res = t->residual ? t->residual + r * t->res_stride + col0 : NULL;
         CNN_ALIGN(32) float buf[16];

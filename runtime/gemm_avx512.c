@@ -28,7 +28,7 @@ KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, 
     /* the loops over r that touch acc0/acc1 outside the k loop are unrolled
      * too: left as loops, GCC kept the accumulators in a stack array and
      * stored and reloaded all of them around every tile */
-    _Pragma("GCC unroll 14") for (int r = 0; r < mr; r++) {
+    CNN_UNROLL(CNN_MR_MAX) for (int r = 0; r < mr; r++) {
         acc0[r] = bias0;
         acc1[r] = bias1;
     }
@@ -61,7 +61,7 @@ KERNEL_INLINE CNN_TARGET_AVX512 void tile_body(const cnn_tile *t, const int mr, 
     const __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
     const __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
     const cnn_act *act = t->act;
-    _Pragma("GCC unroll 14") for (int r = 0; r < mr; r++) {
+    CNN_UNROLL(CNN_MR_MAX) for (int r = 0; r < mr; r++) {
         __m512 v0 = acc0[r], v1 = acc1[r];
         if (t->residual) {
             const float *res = t->residual + r * t->res_stride;

@@ -163,7 +163,8 @@ static double run_conv_case(const conv_case *k, int *outside_touched) {
                 if ((i < off || i >= off + c.out_c) && out_buf[p * c.out_stride + i] != SENTINEL)
                     *outside_touched = 1;
     double err = rel_error(out, want, pix, c.out_c, c.out_stride);
-    free(in), free(kernel), free(bias), free(residual), free(want), free(packed), free(out_buf), free(scratch);
+    free(in), free(kernel), free(bias), free(residual), free(want), free(packed), free(out_buf),
+        free(scratch);
     return err;
 }
 
@@ -184,7 +185,7 @@ static const conv_case CONV_CASES[] = {
     {32, 32, 1, 6, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 5, 0},       /* LeNet conv1 */
     {14, 14, 6, 16, 5, 5, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 5, 0},      /* LeNet conv2 */
     {23, 23, 3, 13, 7, 7, 2, 2, 1, 1, 3, 3, 3, 3, 0, RES_NONE, 1, 0},      /* ResNet stem-like */
-    {17, 19, 64, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 32, RES_NONE, 1, 0},    /* bigger, threads */
+    {17, 19, 15, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 32, RES_NONE, 1, 0},    /* bigger, threads (direct) */
     {7, 7, 130, 200, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 1, 0}, /* 7x7: panel split */
     {3, 4, 8, 5, 4, 5, 1, 1, 1, 1, 1, 2, 2, 2, 0, RES_NONE, 1, 0},         /* kernel > input */
     {4, 30, 20, 9, 1, 3, 1, 3, 1, 1, 0, 0, 1, 1, 0, RES_NONE, 2, 0},       /* stride 3 in w */
@@ -222,7 +223,7 @@ END_TEST
 /* Big layers so the parallel path really splits (rows, then panels). */
 START_TEST(test_conv_parallel) {
     static const conv_case cases[] = {
-        {30, 30, 64, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_SEPARATE, 1, 0},
+        {30, 30, 15, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_SEPARATE, 1, 0}, /* direct 3x3 */
         {7, 7, 256, 320, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_ALIAS, 1, 0},
         {1, 1, 2049, 1000, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_NONE, 0, 0},
         /* under the MAC threshold, but streaming MBs of weights: split */
@@ -280,13 +281,14 @@ END_TEST
 START_TEST(test_conv_winograd) {
     static const conv_case cases[] = {
         /* in_h in_w in_c out_c kh kw sh sw dh dw pt pb pl pr extra res act nobias */
-        {8, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 1, 0},     /* smallest: 32 tiles */
-        {9, 13, 19, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 6, RES_NONE, 5, 0},     /* odd, slice, tanh */
+        {8, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 1, 0},      /* smallest: 32 tiles */
+        {9, 13, 19, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 6, RES_NONE, 5, 0},      /* odd, slice, tanh */
         {14, 16, 33, 70, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 4, 0}, /* valid */
-        {11, 13, 48, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_ALIAS, 1, 0},   /* residual == out */
-        {10, 15, 24, 32, 3, 3, 1, 1, 1, 1, 2, 0, 0, 2, 0, RES_NONE, 6, 1},    /* one-sided padding */
-        {17, 7, 17, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 0, 0},     /* 16 + 1 channels */
-        {40, 36, 20, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_SEPARATE, 2, 0}, /* bands from mid-row */
+        {11, 13, 48, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_ALIAS, 1, 0},    /* residual == out */
+        {10, 15, 24, 32, 3, 3, 1, 1, 1, 1, 2, 0, 0, 2, 0, RES_NONE, 6, 1},     /* one-sided padding */
+        {17, 7, 17, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 0, 0},      /* 16 + 1 channels */
+        {39, 37, 20, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_SEPARATE, 2, 0}, /* 380 tiles: uneven bands */
+        {24, 30, 40, 48, 3, 3, 1, 1, 1, 1, 2, 0, 0, 2, 6, RES_SEPARATE, 3, 0}, /* all at once, 2 threads */
     };
     const int n_cases = (int)(sizeof cases / sizeof cases[0]);
     for (int k = 0; k < n_cases; k++) {
@@ -302,7 +304,8 @@ START_TEST(test_conv_winograd) {
                 double err = run_conv_case(&cases[k], &touched);
                 ck_assert_msg(err < TOL, "winograd case %d on %s, %d threads: error %g", k, isa_name(isas[i]),
                               threads, err);
-                ck_assert_msg(!touched, "winograd case %d on %s wrote outside its slice", k, isa_name(isas[i]));
+                ck_assert_msg(!touched, "winograd case %d on %s wrote outside its slice", k,
+                              isa_name(isas[i]));
             }
         }
     }
@@ -320,6 +323,24 @@ START_TEST(test_conv_winograd) {
     for (int k = 0; k < (int)(sizeof direct / sizeof direct[0]); k++) {
         cnn_conv c = make_conv(&direct[k]);
         ck_assert_msg(cnn_conv_scratch_floats(&c) == 0, "direct case %d needs scratch", k);
+    }
+    /* A Winograd convolution never fuses with the depthwise layer after it
+     * (the ring path reads the direct layout); the same layer dilated, on
+     * the direct path, does: nothing else keeps the first from fusing. */
+    static const conv_case pair[] = {
+        {64, 64, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 1, 0},
+        {64, 64, 16, 16, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, 0, RES_NONE, 1, 0},
+    };
+    for (int k = 0; k < 2; k++) {
+        cnn_conv c = make_conv(&pair[k]);
+        cnn_dwconv d;
+        memset(&d, 0, sizeof d);
+        d.geom = c;
+        d.geom.in_h = c.out_h, d.geom.in_w = c.out_w, d.geom.in_c = c.out_c;
+        d.geom.dil_h = d.geom.dil_w = 1, d.geom.pad_top = d.geom.pad_left = 1;
+        d.depth_multiplier = 1;
+        ck_assert_msg(cnn_conv_dw_fusable(&c, &d) == (k == 1), "%s 3x3 layer: fusable %d",
+                      k ? "dilated" : "Winograd", cnn_conv_dw_fusable(&c, &d));
     }
 }
 END_TEST
