@@ -639,7 +639,12 @@ static void in_place(Plan *p) {
         int cand[17], n = 0;
         if (st->kind == K_ACTIVATE || st->kind == K_SCALE_SHIFT || st->kind == K_SOFTMAX || st->kind == K_ADD)
             for (int k = 0; k < st->n_in; k++) cand[n++] = st->in[k];
-        if (st->kind == K_CONV && st->residual >= 0) cand[n++] = st->residual;
+        /* A convolution may write over its residual, but not when that is
+         * also its input: output pixels would overwrite input pixels that
+         * later pixels (and later panels of the same pixel) still read. */
+        if (st->kind == K_CONV && st->residual >= 0 &&
+            buf_resolve(p, p->tensors[st->residual].buf) != buf_resolve(p, p->tensors[st->in[0]].buf))
+            cand[n++] = st->residual;
         int bo = buf_resolve(p, p->tensors[st->out].buf);
         if (n == 0 || p->bufs[bo].kind != B_ARENA || p->bufs[bo].first != s || !whole(p, st->out)) continue;
         for (int k = 0; k < n; k++) {
