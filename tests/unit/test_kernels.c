@@ -168,6 +168,26 @@ static double run_conv_case(const conv_case *k, int *outside_touched) {
     return err;
 }
 
+/* Runs every case on every ISA with 1..max_threads threads: each must
+ * match the reference and write only its slice. */
+static void check_conv_cases(const char *what, const conv_case *cases, int n_cases, int max_threads) {
+    for (int i = 0; i < n_isas; i++) {
+        cnnrt_set_isa(isas[i]);
+        for (int threads = 1; threads <= max_threads; threads++) {
+            cnnrt_set_threads(threads);
+            for (int k = 0; k < n_cases; k++) {
+                int touched;
+                double err = run_conv_case(&cases[k], &touched);
+                ck_assert_msg(err < TOL, "%s case %d on %s, %d threads: error %g", what, k, isa_name(isas[i]),
+                              threads, err);
+                ck_assert_msg(!touched, "%s case %d on %s wrote outside its slice", what, k,
+                              isa_name(isas[i]));
+            }
+        }
+    }
+    cnnrt_set_threads(1);
+}
+
 static const conv_case CONV_CASES[] = {
     /* in_h in_w in_c out_c kh kw sh sw dh dw pt pb pl pr extra res act nobias */
     {7, 9, 5, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 1, 0},        /* same 3x3, odd */
@@ -203,20 +223,7 @@ static const conv_case CONV_CASES[] = {
 #define N_CONV_CASES (int)(sizeof CONV_CASES / sizeof CONV_CASES[0])
 
 START_TEST(test_conv) {
-    for (int i = 0; i < n_isas; i++) {
-        cnnrt_set_isa(isas[i]);
-        for (int threads = 1; threads <= 2; threads++) {
-            cnnrt_set_threads(threads);
-            for (int k = 0; k < N_CONV_CASES; k++) {
-                int touched;
-                double err = run_conv_case(&CONV_CASES[k], &touched);
-                ck_assert_msg(err < TOL, "conv case %d on %s, %d threads: error %g", k, isa_name(isas[i]),
-                              threads, err);
-                ck_assert_msg(!touched, "conv case %d on %s wrote outside its slice", k, isa_name(isas[i]));
-            }
-        }
-    }
-    cnnrt_set_threads(1);
+    check_conv_cases("conv", CONV_CASES, N_CONV_CASES, 2);
 }
 END_TEST
 
@@ -234,20 +241,7 @@ START_TEST(test_conv_parallel) {
         {7, 7, 1024, 600, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, RES_SEPARATE, 1, 0},
         {5, 5, 256, 300, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 0, RES_NONE, 2, 0},
     };
-    const int n_cases = (int)(sizeof cases / sizeof cases[0]);
-    for (int i = 0; i < n_isas; i++) {
-        cnnrt_set_isa(isas[i]);
-        for (int threads = 1; threads <= 3; threads++) {
-            cnnrt_set_threads(threads);
-            for (int k = 0; k < n_cases; k++) {
-                int touched;
-                double err = run_conv_case(&cases[k], &touched);
-                ck_assert_msg(err < TOL, "parallel case %d on %s, %d threads: error %g", k, isa_name(isas[i]),
-                              threads, err);
-            }
-        }
-    }
-    cnnrt_set_threads(1);
+    check_conv_cases("parallel", cases, (int)(sizeof cases / sizeof cases[0]), 3);
 }
 END_TEST
 
@@ -295,21 +289,7 @@ START_TEST(test_conv_winograd) {
         cnn_conv c = make_conv(&cases[k]);
         ck_assert_msg(cnn_conv_scratch_floats(&c) > 0, "case %d does not run by Winograd", k);
     }
-    for (int i = 0; i < n_isas; i++) {
-        cnnrt_set_isa(isas[i]);
-        for (int threads = 1; threads <= 3; threads++) {
-            cnnrt_set_threads(threads);
-            for (int k = 0; k < n_cases; k++) {
-                int touched;
-                double err = run_conv_case(&cases[k], &touched);
-                ck_assert_msg(err < TOL, "winograd case %d on %s, %d threads: error %g", k, isa_name(isas[i]),
-                              threads, err);
-                ck_assert_msg(!touched, "winograd case %d on %s wrote outside its slice", k,
-                              isa_name(isas[i]));
-            }
-        }
-    }
-    cnnrt_set_threads(1);
+    check_conv_cases("winograd", cases, n_cases, 3);
     /* and what stays direct: too few channels, stride 2, dilation 2, 1x1,
      * fewer than 32 tiles (7x7: 16) */
     static const conv_case direct[] = {
